@@ -1,0 +1,1 @@
+"""Exchange clients: one module per exchange behind one interface (see base.ExchangeClient)."""

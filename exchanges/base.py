@@ -1,0 +1,109 @@
+"""The vocabulary every exchange client speaks: markets, candles, errors, and the client interface."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+HOUR = timedelta(hours=1)
+KNOWN_EXCHANGES = ("bithumb", "upbit", "binance")
+_MARKET_RE = re.compile(r"^(?P<exchange>[a-z]+):(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)$")
+
+
+class ExchangeError(Exception):
+    """An exchange answered something we cannot use. The message names exchange, endpoint and problem."""
+
+
+class MarketError(ValueError):
+    """A market string is not of the form `exchange:BASE-QUOTE`."""
+
+
+@dataclass(frozen=True)
+class Market:
+    exchange: str
+    base: str
+    quote: str
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.base}-{self.quote}"
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.symbol}"
+
+
+def parse_market(text: str) -> Market:
+    """Parse `bithumb:ETH-KRW`; exchange lower case, symbol upper case with a dash."""
+    m = _MARKET_RE.match(text.strip())
+    if not m:
+        raise MarketError(f"market {text!r} is not of the form exchange:BASE-QUOTE (e.g. bithumb:ETH-KRW)")
+    if m["exchange"] not in KNOWN_EXCHANGES:
+        raise MarketError(f"market {text!r}: unknown exchange {m['exchange']!r} (known: {', '.join(KNOWN_EXCHANGES)})")
+    return Market(m["exchange"], m["base"], m["quote"])
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One closed hour. `open_time` is the aware UTC start of the hour."""
+
+    open_time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def utc_hour_floor(ts: datetime) -> datetime:
+    return ts.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def last_closed_open_time(now: datetime) -> datetime:
+    """The open_time of the newest candle whose hour has ended at `now`."""
+    return utc_hour_floor(now) - HOUR
+
+
+def make_candle(open_time: datetime, open_, high, low, close, volume, *, where: str) -> Candle:
+    """Build a validated candle; `where` names the source (exchange, endpoint, row) for the error."""
+    try:
+        values = [float(v) for v in (open_, high, low, close, volume)]
+    except (TypeError, ValueError):
+        raise ExchangeError(f"{where}: a price or volume is not a number: {[open_, high, low, close, volume]!r}") from None
+    o, h, lo, c, v = values
+    problem = candle_problem(o, h, lo, c, v)
+    if problem:
+        raise ExchangeError(f"{where}: {problem} (open={o}, high={h}, low={lo}, close={c}, volume={v})")
+    if open_time.tzinfo is None or open_time.utcoffset() != timedelta(0):
+        open_time = open_time.astimezone(timezone.utc) if open_time.tzinfo else open_time.replace(tzinfo=timezone.utc)
+    if open_time.minute or open_time.second or open_time.microsecond:
+        raise ExchangeError(f"{where}: open_time {open_time.isoformat()} is not on the hour")
+    return Candle(open_time, o, h, lo, c, v)
+
+
+def candle_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
+    """Why these values cannot be a candle, or None. Shared by the API clients and the CSV import."""
+    if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
+        return "a value is not finite"
+    if min(o, h, lo, c) <= 0:
+        return "a price is not positive"
+    if v < 0:
+        return "volume is negative"
+    if not (lo <= o <= h and lo <= c <= h):
+        return "prices break low <= open, close <= high"
+    return None
+
+
+class ExchangeClient(Protocol):
+    """Fetch closed hourly candles of one market.
+
+    `fetch(market, since, now)` returns the candles with `since < open_time` whose hour has ended
+    at `now` (open_time + 1h <= now), oldest first, without duplicates. `since=None` means "as far
+    back as one request of the latest window goes". Clients page back in time as far as `since`
+    where the exchange allows it.
+    """
+
+    name: str
+
+    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]: ...
