@@ -1,0 +1,49 @@
+"""Queries on `job_runs`: one row per job execution, written in its own short transactions so that
+a job whose work rolls back is still recorded as failed."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import JobRun
+
+JOBS = ("ingest", "train", "predict", "backtest", "import")
+STATUSES = ("running", "ok", "failed", "skipped")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def start_job_run(*, session: Session, job: str, exchange: str | None, symbol: str | None) -> int:
+    run = JobRun(job=job, exchange=exchange, symbol=symbol, started_at=_now(), status="running")
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_job_run(*, session: Session, run_id: int, status: str, rows: int | None = None,
+                   message: str | None = None) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown job status {status!r}")
+    session.execute(
+        update(JobRun).where(JobRun.id == run_id)
+        .values(status=status, rows=rows, message=message, finished_at=_now())
+    )
+
+
+def fail_stale_running(*, session: Session, message: str = "abandoned: the process running it stopped") -> int:
+    """Mark every `running` row failed; called at daemon start, when no job of ours can be running."""
+    result = session.execute(
+        update(JobRun).where(JobRun.status == "running")
+        .values(status="failed", message=message, finished_at=_now())
+    )
+    return result.rowcount or 0
+
+
+def last_runs(*, session: Session, exchange: str, symbol: str, limit: int = 10) -> list[JobRun]:
+    stmt = (select(JobRun).where(JobRun.exchange == exchange, JobRun.symbol == symbol)
+            .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
+    return list(session.scalars(stmt))

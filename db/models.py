@@ -1,0 +1,125 @@
+"""Typed SQLAlchemy models: the tables of ../shared/CONTRACT.md. Created by migrations only."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import UTCDateTime
+
+# A naming convention makes constraint names stable across databases, which Alembic needs to
+# alter or drop them later (batch mode on SQLite recreates tables by name).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Candle(Base):
+    __tablename__ = "candles"
+
+    exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    open_time: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    open: Mapped[float] = mapped_column(Float(53))
+    high: Mapped[float] = mapped_column(Float(53))
+    low: Mapped[float] = mapped_column(Float(53))
+    close: Mapped[float] = mapped_column(Float(53))
+    volume: Mapped[float] = mapped_column(Float(53))
+    source: Mapped[str] = mapped_column(String(8))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_market_job_started", "exchange", "symbol", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(16))
+    exchange: Mapped[str | None] = mapped_column(String(32))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelRun(Base):
+    __tablename__ = "model_runs"
+    __table_args__ = (Index("ix_model_runs_market_status", "exchange", "symbol", "interval", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    train_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    train_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    n_train: Mapped[int | None] = mapped_column(Integer)
+    n_val: Mapped[int | None] = mapped_column(Integer)
+    device: Mapped[str | None] = mapped_column(String(32))
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    train_seconds: Mapped[float | None] = mapped_column(Float(53))
+    val_mae: Mapped[float | None] = mapped_column(Float(53))
+    val_naive_mae: Mapped[float | None] = mapped_column(Float(53))
+    val_rmae: Mapped[float | None] = mapped_column(Float(53))
+    val_coverage: Mapped[float | None] = mapped_column(Float(53))
+    config: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ModelWeights(Base):
+    """The safetensors bytes of a model run, apart from `model_runs` so that BI queries on
+    `model_runs` never drag blobs along. Pruned to the promoted model plus a few recent ones."""
+
+    __tablename__ = "model_weights"
+
+    model_run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("exchange", "symbol", "interval", "kind", "origin_time", "horizon",
+                         name="uq_predictions_key"),
+        Index("ix_predictions_target", "exchange", "symbol", "interval", "target_time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_runs.id", ondelete="SET NULL"))
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    origin_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    target_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    horizon: Mapped[int] = mapped_column(Integer)
+    yhat: Mapped[float] = mapped_column(Float(53))
+    yhat_lower: Mapped[float] = mapped_column(Float(53))
+    yhat_upper: Mapped[float] = mapped_column(Float(53))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

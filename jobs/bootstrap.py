@@ -1,0 +1,57 @@
+"""The composition root: settings, engine, sessions, HTTP session and exchange clients, built once
+at start and handed down. Nothing here runs at import time."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import requests
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_session_factory, safe_url
+from db.migrate import current_revision, head_revision
+from exchanges.base import ExchangeClient
+from jobs.settings import Settings, load_settings
+
+
+class NotMigrated(RuntimeError):
+    """The database schema is missing or older than this code."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    _http: requests.Session | None = field(default=None, repr=False)
+    _clients: dict[str, ExchangeClient] = field(default_factory=dict, repr=False)
+
+    @property
+    def http(self) -> requests.Session:
+        if self._http is None:
+            from exchanges.http import make_session
+            self._http = make_session()
+        return self._http
+
+    def client(self, exchange: str) -> ExchangeClient:
+        if exchange not in self._clients:
+            from exchanges.registry import make_client
+            self._clients[exchange] = make_client(exchange, self.settings.exchange_url(exchange), self.http)
+        return self._clients[exchange]
+
+    def require_schema(self) -> None:
+        have, need = current_revision(self.engine), head_revision()
+        if have != need:
+            raise NotMigrated(f"database {safe_url(self.settings.database_url)} is at migration "
+                              f"{have or 'none'}, this code needs {need}: run `forecaster db upgrade`")
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None) -> Services:
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+    return Services(settings, engine, make_session_factory(engine))

@@ -1,0 +1,58 @@
+"""Every job execution leaves one `job_runs` row and one log line with the figures that matter."""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.job_runs import finish_job_run, start_job_run
+from exchanges.base import Market
+
+log = logging.getLogger("forecaster.jobs")
+
+
+@dataclass
+class JobRecord:
+    run_id: int
+    status: str = "ok"
+    rows: int | None = None
+    message: str = ""
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:500]
+
+
+@contextmanager
+def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
+    """Record a job run: `running` now, then ok/skipped/failed in a separate transaction, so a job
+    whose own transaction rolled back is still recorded as failed."""
+    exchange, symbol = (market.exchange, market.symbol) if market else (None, None)
+    with sessions() as s, s.begin():
+        run_id = start_job_run(session=s, job=job, exchange=exchange, symbol=symbol)
+    record = JobRecord(run_id)
+    started = time.monotonic()
+    try:
+        yield record
+    except BaseException as exc:
+        message = one_line(exc)
+        seconds = time.monotonic() - started
+        _finish(sessions, record.run_id, "failed", record.rows, message)
+        log.error("job=%s market=%s status=failed seconds=%.2f error=%s", job, market or "-", seconds, message)
+        raise
+    seconds = time.monotonic() - started
+    _finish(sessions, record.run_id, record.status, record.rows, record.message)
+    log.info("job=%s market=%s status=%s rows=%s seconds=%.2f %s", job, market or "-", record.status,
+             record.rows if record.rows is not None else "-", seconds, record.message)
+
+
+def _finish(sessions, run_id, status, rows, message) -> None:
+    try:
+        with sessions() as s, s.begin():
+            finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=message)
+    except Exception as exc:  # the database itself may be what failed; the log line still tells
+        log.warning("could not record job run %s as %s: %s", run_id, status, one_line(exc))

@@ -1,0 +1,52 @@
+"""Alembic environment. The URL comes from the caller (`forecaster db upgrade`) or, when alembic is
+run by hand, from FORECASTER_DATABASE_URL."""
+from __future__ import annotations
+
+import os
+
+from alembic import context
+
+from db.engine import make_engine
+from db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _url() -> str:
+    return (config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
+            or os.environ.get("FORECASTER_DATABASE_URL") or "sqlite:///forecaster.db")
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
+                      render_as_batch=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(_url())
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
+
+
+def _run(connection) -> None:
+    # render_as_batch: SQLite cannot ALTER columns in place; batch mode recreates the table.
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      render_as_batch=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,89 @@
+"""`forecaster import-csv` on real rows of ../shared/data, on SQLite and Postgres."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from db.candles import load_frame
+from exchanges.base import parse_market
+from jobs.import_csv import CsvError, import_csv
+from tests.cli import run_cli
+from tests.conftest import BINANCE_CSV, UPBIT_CSV
+
+MARKET = parse_market("binance:ETH-USDT")
+
+
+def _slice(path, start: int, rows: int) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, skiprows=range(1, start + 1), nrows=rows)
+
+
+def _write(df: pd.DataFrame, path) -> None:
+    df.to_csv(path, index=False)
+
+
+def test_import_round_trips_exactly_and_rerun_adds_nothing(migrated, tmp_path):
+    url, engine, sessions = migrated
+    raw = _slice(BINANCE_CSV, 30_000, 3_000)
+    csv = tmp_path / "slice.csv"
+    _write(raw, csv)
+    first = import_csv(sessions, csv, MARKET)
+    assert (first.rows_read, first.new_rows) == (3_000, 3_000)
+    with sessions() as s:
+        stored = load_frame(session=s, exchange="binance", symbol="ETH-USDT")
+        ingested = s.execute(sa.text("SELECT MIN(ingested_at), MAX(ingested_at) FROM candles")).one()
+    expected = raw.assign(ts=pd.to_datetime(raw.ts, utc=True)).set_index("ts")
+    assert list(stored.index) == list(expected.index)
+    for col in ("open", "high", "low", "close", "volume"):
+        assert stored[col].tolist() == expected[col].astype(float).tolist()  # exact, not approximate
+    second = import_csv(sessions, csv, MARKET)
+    assert second.new_rows == 0
+    with sessions() as s:
+        assert s.execute(sa.text("SELECT MIN(ingested_at), MAX(ingested_at) FROM candles")).one() == ingested
+
+
+def test_epoch_millisecond_timestamps_are_accepted(migrated, tmp_path):
+    _, _, sessions = migrated
+    raw = _slice(UPBIT_CSV, 100, 50)
+    epoch = pd.Timestamp(0, tz="UTC")
+    ms = raw.assign(ts=((pd.to_datetime(raw.ts, utc=True) - epoch) // pd.Timedelta(milliseconds=1)).astype(str))
+    csv = tmp_path / "ms.csv"
+    _write(ms, csv)
+    assert import_csv(sessions, csv, parse_market("upbit:ETH-KRW")).new_rows == 50
+    with sessions() as s:
+        stored = load_frame(session=s, exchange="upbit", symbol="ETH-KRW")
+    assert stored.index[0] == pd.Timestamp(raw.ts[0])
+
+
+@pytest.mark.parametrize("corrupt, problem", [
+    (lambda df: df.assign(close=df.close.where(df.index != 700, "abc")), "line 702: a price or volume is not a number"),
+    (lambda df: df.assign(high=df.high.where(df.index != 1500, "1.0")), "line 1502: prices break low <= open, close <= high"),
+    (lambda df: df.assign(ts=df.ts.where(df.index != 10, "yesterday")), "line 12: ts is not ISO-8601"),
+    (lambda df: df.assign(ts=df.ts.where(df.index != 20, df.ts[19])), "line 21: ts appears twice"),
+])
+def test_a_bad_row_is_named_and_nothing_from_the_file_is_kept(migrated, tmp_path, corrupt, problem):
+    _, _, sessions = migrated
+    good = _slice(BINANCE_CSV, 40_000, 200)
+    _write(good, tmp_path / "good.csv")
+    import_csv(sessions, tmp_path / "good.csv", MARKET)
+    bad = corrupt(_slice(BINANCE_CSV, 39_000, 2_000).reset_index(drop=True))
+    _write(bad, tmp_path / "bad.csv")
+    with pytest.raises(CsvError, match=problem):
+        import_csv(sessions, tmp_path / "bad.csv", MARKET)
+    with sessions() as s:
+        assert s.scalar(sa.text("SELECT COUNT(*) FROM candles")) == 200  # first rows of the bad file too
+        last = s.execute(sa.text("SELECT status, message FROM job_runs ORDER BY id DESC")).first()
+    assert last.status == "failed" and problem.split(":")[0] in last.message
+
+
+def test_cli_import_reports_the_bad_line_and_exits_non_zero(sqlite_url, tmp_path):
+    env = {"FORECASTER_DATABASE_URL": sqlite_url}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    (tmp_path / "wrong.csv").write_text("time,o,h,l,c,v\n1,2,3,4,5,6\n")
+    result = run_cli("import-csv", str(tmp_path / "wrong.csv"), "--market", "binance:ETH-USDT", env=env)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "header is time,o,h,l,c,v" in errors[0]
+    ok = run_cli("import-csv", str(BINANCE_CSV), "--market", "binance:ETH-USDT", env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "55740 rows read, 55740 new candles" in ok.stdout
