@@ -107,3 +107,22 @@ class ExchangeClient(Protocol):
     name: str
 
     def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]: ...
+
+
+def utc_from_ms(ms) -> datetime:
+    """Epoch milliseconds (int or digit string, as exchanges send them) to an aware UTC datetime, exactly."""
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(ms))
+
+
+def closed_since(candles: list[Candle], since: datetime | None, now: datetime) -> list[Candle]:
+    """The ExchangeClient result: closed candles after `since`, oldest first, one per open_time.
+
+    When an open_time appears twice the first one given wins, so callers list their freshest source first.
+    """
+    if now.tzinfo is None or (since is not None and since.tzinfo is None):
+        raise ValueError("`now` and `since` must be timezone-aware")
+    by_time: dict[datetime, Candle] = {}
+    for c in candles:
+        if c.open_time + HOUR <= now and (since is None or c.open_time > since):
+            by_time.setdefault(c.open_time, c)
+    return [by_time[t] for t in sorted(by_time)]

@@ -90,7 +90,7 @@ def _validated_rows(path: Path, chunk: pd.DataFrame, first_line: int, market: Ma
     ]
     for mask, problem in checks:
         _fail_at(path, lines, np.asarray(mask), problem, chunk)
-    times = ts.dt.to_pydatetime()
+    times = list(ts.dt.to_pydatetime())
     for i in range(len(chunk)):
         yield {
             "exchange": market.exchange, "symbol": market.symbol, "interval": "1h",
