@@ -1,0 +1,86 @@
+"""Queries on `model_runs` and `model_weights`. Functions take the session as a keyword and never commit."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from db.models import ModelRun, ModelWeights
+
+WEIGHTS_FORMAT = "safetensors"
+_METRIC_FIELDS = ("n_train", "n_val", "epochs", "train_seconds", "val_mae", "val_naive_mae", "val_rmae",
+                  "val_coverage")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def start_model_run(*, session: Session, exchange: str, symbol: str, device: str, config: dict,
+                    train_start: datetime | None, train_end: datetime | None) -> int:
+    run = ModelRun(exchange=exchange, symbol=symbol, interval="1h", status="training", started_at=_now(),
+                   device=device, config=json.dumps(config, sort_keys=True), train_start=train_start,
+                   train_end=train_end)
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def record_trained(*, session: Session, run_id: int, metrics: dict, weights: bytes, status: str,
+                   config: dict | None = None) -> None:
+    """Store the outcome of a finished training: metrics, weights and `promoted`/`rejected`/`trained`."""
+    values = {k: metrics.get(k) for k in _METRIC_FIELDS}
+    values.update(status=status, finished_at=_now(), device=metrics.get("device"))
+    if config is not None:
+        values["config"] = json.dumps(config, sort_keys=True)
+    session.execute(update(ModelRun).where(ModelRun.id == run_id).values(**values))
+    session.add(ModelWeights(model_run_id=run_id, format=WEIGHTS_FORMAT, weights=weights, created_at=_now()))
+
+
+def record_failed(*, session: Session, run_id: int, error: str) -> None:
+    session.execute(update(ModelRun).where(ModelRun.id == run_id)
+                    .values(status="failed", finished_at=_now(), error=error[:2000]))
+
+
+def promote(*, session: Session, run_id: int, exchange: str, symbol: str) -> None:
+    """Make `run_id` the promoted model of its market; the one before it becomes `retired`.
+    Both changes are in the caller's transaction, so a crash leaves exactly one promoted model."""
+    session.execute(update(ModelRun)
+                    .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol,
+                           ModelRun.status == "promoted", ModelRun.id != run_id)
+                    .values(status="retired"))
+    session.execute(update(ModelRun).where(ModelRun.id == run_id).values(status="promoted"))
+
+
+def promoted_run(*, session: Session, exchange: str, symbol: str) -> ModelRun | None:
+    return session.scalars(select(ModelRun).where(ModelRun.exchange == exchange, ModelRun.symbol == symbol,
+                                                  ModelRun.status == "promoted")
+                           .order_by(ModelRun.id.desc()).limit(1)).first()
+
+
+def load_weights(*, session: Session, run_id: int) -> bytes | None:
+    return session.scalar(select(ModelWeights.weights).where(ModelWeights.model_run_id == run_id))
+
+
+def prune_weights(*, session: Session, exchange: str, symbol: str, keep: int) -> int:
+    """Drop weights of all but the promoted model and the `keep` newest runs of a market."""
+    runs = session.execute(select(ModelRun.id, ModelRun.status)
+                           .join(ModelWeights, ModelWeights.model_run_id == ModelRun.id)
+                           .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol)
+                           .order_by(ModelRun.id.desc())).all()
+    drop = [r.id for i, r in enumerate(runs) if i >= keep and r.status != "promoted"]
+    if drop:
+        session.execute(delete(ModelWeights).where(ModelWeights.model_run_id.in_(drop)))
+    return len(drop)
+
+
+def fail_stale_training(*, session: Session, exchange: str | None = None, symbol: str | None = None) -> int:
+    """Runs left `training` by a killed process become `failed`; the promoted model is untouched."""
+    stmt = update(ModelRun).where(ModelRun.status == "training")
+    if exchange is not None:
+        stmt = stmt.where(ModelRun.exchange == exchange, ModelRun.symbol == symbol)
+    result = session.execute(stmt.values(status="failed", finished_at=_now(),
+                                         error="abandoned: the process training it stopped"))
+    return result.rowcount or 0

@@ -1,0 +1,70 @@
+"""The predict job: the promoted model's forecast from the newest closed candle, as `live` rows."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from db.candles import load_frame, newest_open_time
+from db.model_runs import load_weights, promoted_run
+from db.predictions import write_predictions
+from exchanges.base import Market
+from jobs.errors import JobError
+from jobs.recording import recorded
+
+# Loaded models by model run id: a daemon forecasts every hour with the same promoted model.
+_MODEL_CACHE: dict[int, object] = {}
+
+
+@dataclass(frozen=True)
+class PredictOutcome:
+    market: Market
+    model_run_id: int
+    origin: datetime
+    rows: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.market}: {self.rows} live forecasts from origin {self.origin:%Y-%m-%dT%H:%M}Z "
+                f"with model run {self.model_run_id} in {self.seconds:.2f}s")
+
+
+def _forecaster(run_id: int, weights: bytes):
+    from forecaster.predict import Forecaster
+    if run_id not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()  # one model per market is enough to keep; stale ones are dropped
+        _MODEL_CACHE[run_id] = Forecaster.load(weights, device="cpu")
+    return _MODEL_CACHE[run_id]
+
+
+def predict_market(services, market: Market) -> PredictOutcome:
+    from forecaster.errors import NotEnoughHistory
+
+    sessions = services.sessions
+    started = time.perf_counter()
+    with recorded(sessions, "predict", market) as record:
+        with sessions() as s:
+            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
+            if run is None:
+                raise JobError(f"{market}: no promoted model yet: run `forecaster train` first")
+            weights = load_weights(session=s, run_id=run.id)
+            if weights is None:
+                raise JobError(f"{market}: promoted model run {run.id} has no stored weights")
+            origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+            if origin is None:
+                raise JobError(f"{market}: no candles stored yet")
+            forecaster = _forecaster(run.id, weights)
+            # A few lookbacks of slack so that gaps near the origin can be bridged.
+            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
+                               since=origin - timedelta(hours=2 * forecaster.config.lookback), until=origin)
+        try:
+            forecast = forecaster.forecast(frame, origin)
+        except NotEnoughHistory as exc:
+            raise JobError(f"{market}: {exc}") from exc
+        forecast = forecast.assign(origin_time=origin)
+        with sessions() as s, s.begin():
+            n = write_predictions(forecast, session=s, exchange=market.exchange, symbol=market.symbol,
+                                  kind="live", model_run_id=run.id)
+        record.rows = n
+        record.message = f"origin {origin:%Y-%m-%dT%H:%M}Z, model run {run.id}"
+        return PredictOutcome(market, run.id, origin, n, time.perf_counter() - started)
