@@ -1,0 +1,93 @@
+"""Bithumb hourly candles.
+
+Regular updates use the public candlestick endpoint, whose rows are `[ms, open, CLOSE, HIGH, LOW,
+volume]` (not OHLC: code that assumes OHLC stores the high as the close) and which returns only the
+latest window. When `since` is older than that window, the gap is back-filled from the v1 API, which
+copies Upbit's format; its `to` is exclusive and read as naive KST.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from .base import HOUR, Candle, ExchangeError, Market, closed_since, make_candle, utc_from_ms, utc_hour_floor
+from .http import get_json
+from .upbit import MAX_PAGES, V1_PATH, V1_PAGE_SIZE, page_back, parse_v1_page, v1_market_code
+
+KST = timedelta(hours=9)
+
+
+def public_path(market: Market) -> str:
+    return f"/public/candlestick/{market.base}_{market.quote}/1h"
+
+
+def parse_public(body: Any, *, where: str) -> list[Candle]:
+    """Parse a `/public/candlestick` body; any bad row raises, naming it."""
+    if not isinstance(body, dict) or body.get("status") != "0000":
+        status = body.get("status") if isinstance(body, dict) else None
+        message = body.get("message", "(no message)") if isinstance(body, dict) else type(body).__name__
+        raise ExchangeError(f"{where}: status {status!r}: {message}")
+    rows = body.get("data")
+    if not isinstance(rows, list):
+        raise ExchangeError(f"{where}: `data` is {type(rows).__name__}, expected a list of rows")
+    candles = []
+    for i, row in enumerate(rows):
+        at = f"{where} row {i}"
+        if not isinstance(row, list) or len(row) < 6:
+            raise ExchangeError(f"{at}: expected [ms, open, close, high, low, volume], got {row!r}")
+        try:
+            open_time = utc_from_ms(row[0])
+        except (TypeError, ValueError, OverflowError):
+            raise ExchangeError(f"{at}: time {row[0]!r} is not epoch milliseconds") from None
+        _, open_, close, high, low, volume = row[:6]
+        candles.append(make_candle(open_time, open_, high, low, close, volume,
+                                   where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})"))
+    return candles
+
+
+class BithumbClient:
+    """Bithumb's public API. `pause` spaces v1 back-fill pages."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: requests.Session,
+        name: str = "bithumb",
+        *,
+        timeout: float | tuple[float, float] = (5, 20),
+        max_pages: int = MAX_PAGES,
+        pause: float = 0.1,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.name = name
+        self.timeout = timeout
+        self.max_pages = max_pages
+        self.pause = pause
+
+    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
+        path = public_path(market)
+        body = get_json(self.session, self.base_url + path, None,
+                        exchange=self.name, endpoint=path, timeout=self.timeout)
+        window = parse_public(body, where=f"{self.name} {path}")
+        oldest = min((c.open_time for c in window), default=None)
+        if since is None or (oldest is not None and oldest <= since + HOUR):
+            return closed_since(window, since, now)
+        # The window starts after `since`: fill the hours before it, ending where the window begins.
+        older = self._page_back_v1(market, first_to=oldest or utc_hour_floor(now), since=since)
+        return closed_since(window + older, since, now)
+
+    def _page_back_v1(self, market: Market, *, first_to: datetime, since: datetime) -> list[Candle]:
+        code = v1_market_code(market)
+
+        def fetch_page(to: datetime) -> list[Candle]:
+            # Bithumb reads an offset-less `to` as KST; sending KST wall time avoids a 9-hour hole.
+            params = {"market": code, "count": V1_PAGE_SIZE, "to": (to + KST).strftime("%Y-%m-%d %H:%M:%S")}
+            body = get_json(self.session, self.base_url + V1_PATH, params,
+                            exchange=self.name, endpoint=f"{V1_PATH} {code}", timeout=self.timeout)
+            return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']} KST)")
+
+        return page_back(fetch_page, first_to=first_to, since=since, where=f"{self.name} {V1_PATH} {code}",
+                         max_pages=self.max_pages, pause=self.pause)

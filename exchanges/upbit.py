@@ -1,0 +1,122 @@
+"""Upbit hourly candles: `GET /v1/candles/minutes/60`, newest first, paged backwards with `to`.
+
+Bithumb's v1 API copies this format (and the exclusive `to`), so the page parser and the backward
+pager here are shared with `bithumb.py`.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import requests
+
+from .base import Candle, ExchangeError, Market, closed_since, make_candle, utc_hour_floor
+from .http import get_json
+
+V1_PATH = "/v1/candles/minutes/60"
+V1_PAGE_SIZE = 200  # the API's maximum `count`
+# A guard against an API that ignores `to` and would page forever; 1000 pages of 200 hours is ~22 years.
+MAX_PAGES = 1000
+
+
+def v1_market_code(market: Market) -> str:
+    """Upbit and Bithumb v1 spell ETH-KRW as KRW-ETH."""
+    return f"{market.quote}-{market.base}"
+
+
+def parse_v1_page(body: Any, *, code: str, where: str) -> list[Candle]:
+    """Parse one v1 page (a JSON list of candle objects); any bad row raises, naming it."""
+    if not isinstance(body, list):
+        raise ExchangeError(f"{where}: expected a JSON list of candles, got {type(body).__name__}")
+    candles = []
+    for i, obj in enumerate(body):
+        at = f"{where} row {i}"
+        if not isinstance(obj, dict):
+            raise ExchangeError(f"{at}: expected a candle object, got {type(obj).__name__}")
+        if obj.get("market") != code:
+            raise ExchangeError(f"{at}: market {obj.get('market')!r}, asked for {code!r}")
+        open_time = _parse_utc(obj.get("candle_date_time_utc"), at)
+        candles.append(make_candle(
+            open_time, obj.get("opening_price"), obj.get("high_price"), obj.get("low_price"),
+            obj.get("trade_price"), obj.get("candle_acc_trade_volume"),
+            where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})",
+        ))
+    return candles
+
+
+def _parse_utc(text: Any, where: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ExchangeError(f"{where}: candle_date_time_utc {text!r} is not a time") from None
+    # The field is UTC without an offset; accept an explicit offset too.
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def page_back(
+    fetch_page: Callable[[datetime], list[Candle]],
+    *,
+    first_to: datetime,
+    since: datetime | None,
+    where: str,
+    max_pages: int = MAX_PAGES,
+    pause: float = 0.0,
+) -> list[Candle]:
+    """Call `fetch_page(to)` (candles with open_time < to) backwards until `since` is covered.
+
+    since=None takes one page. Stops at an empty page (before the market existed). Raises rather than
+    return a partial history: a silent hole in the middle of the stored series would never be refilled.
+    """
+    candles: list[Candle] = []
+    to = first_to
+    for _ in range(max_pages):
+        page = fetch_page(to)
+        if not page:
+            return candles
+        oldest = min(c.open_time for c in page)
+        if oldest >= to:
+            raise ExchangeError(f"{where}: page for to={to:%Y-%m-%dT%H:%MZ} did not go back in time")
+        candles.extend(page)
+        if since is None or oldest <= since:
+            return candles
+        to = oldest
+        time.sleep(pause)
+    raise ExchangeError(f"{where}: {max_pages} pages did not reach back to {since:%Y-%m-%dT%H:%MZ}")
+
+
+class UpbitClient:
+    """Upbit's public quotation API. `pause` spaces back-fill pages under Upbit's per-second limit."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: requests.Session,
+        name: str = "upbit",
+        *,
+        timeout: float | tuple[float, float] = (5, 20),
+        max_pages: int = MAX_PAGES,
+        pause: float = 0.1,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.name = name
+        self.timeout = timeout
+        self.max_pages = max_pages
+        self.pause = pause
+
+    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
+        code = v1_market_code(market)
+
+        def fetch_page(to: datetime) -> list[Candle]:
+            # `to` is exclusive; Upbit reads an explicit offset, so send UTC with "Z".
+            params = {"market": code, "count": V1_PAGE_SIZE, "to": to.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            body = get_json(self.session, self.base_url + V1_PATH, params,
+                            exchange=self.name, endpoint=f"{V1_PATH} {code}", timeout=self.timeout)
+            return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']})")
+
+        # Starting `to` at the current hour leaves out the open candle: every row fetched is usable.
+        candles = page_back(fetch_page, first_to=utc_hour_floor(now), since=since,
+                            where=f"{self.name} {V1_PATH} {code}", max_pages=self.max_pages, pause=self.pause)
+        return closed_since(candles, since, now)
+
