@@ -1,0 +1,86 @@
+"""Every client through the registry: each failure is one ExchangeError line naming exchange, endpoint, problem."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from exchanges.base import KNOWN_EXCHANGES, ExchangeError, parse_market
+from exchanges.binance import BinanceClient
+from exchanges.bithumb import BithumbClient
+from exchanges.http import make_session
+from exchanges.registry import CLIENTS, DEFAULT_URLS, make_client
+from exchanges.upbit import UpbitClient
+from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
+
+NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)
+ENDPOINTS = {  # what one since=None fetch asks
+    "bithumb:ETH-KRW": "/public/candlestick/ETH_KRW/1h",
+    "upbit:ETH-KRW": "/v1/candles/minutes/60 KRW-ETH",
+    "binance:ETH-USDT": "/api/v3/klines ETHUSDT",
+}
+PROBLEMS = {  # fault -> what the message must say
+    "500": "HTTP 500 Internal Server Error after 3 tries",
+    "html": "HTTP 502 Bad Gateway after 3 tries: body '<html>",
+    "garbage": "but not JSON (application/json): '{\"status\":\"0000\",\"data\":[[1700000000000,\"29'",
+    "timeout": "timed out after 3 tries",
+    "bad_row": "prices break low <= open, close <= high",
+}
+
+
+@pytest.fixture(scope="module")
+def markets():
+    krw = load_csv_slice(KRW_CSV, "2023-11-20T00:00:00Z", 24 * 25)
+    usdt = load_csv_slice(USDT_CSV, "2023-11-20T00:00:00Z", 24 * 25)
+    return {"bithumb:ETH-KRW": krw, "upbit:ETH-KRW": krw, "binance:ETH-USDT": usdt}
+
+
+@pytest.fixture
+def fake(markets):
+    with FakeExchange(markets, now=NOW, timeout_delay=0.5) as fx:
+        yield fx
+
+
+def client_for(fake, market):
+    m = parse_market(market)
+    return make_client(m.exchange, fake.base_url(m.exchange), make_session(retries=2, backoff=0.01),
+                       timeout=(1, 0.15))
+
+
+@pytest.mark.parametrize("market", ENDPOINTS)
+@pytest.mark.parametrize("kind", PROBLEMS)
+def test_each_fault_is_one_clear_line(fake, market, kind):
+    fake.fail_next(kind, times=3)
+    with pytest.raises(ExchangeError) as info:
+        client_for(fake, market).fetch(parse_market(market), None, NOW)
+    msg = str(info.value)
+    exchange = market.split(":")[0]
+    assert msg.startswith(f"{exchange} {ENDPOINTS[market]}") and PROBLEMS[kind] in msg and "\n" not in msg, msg
+    assert "127.0.0.1" not in msg  # no URLs
+
+
+@pytest.mark.parametrize("market", ENDPOINTS)
+@pytest.mark.parametrize("kind", ["500", "429", "timeout"])
+def test_two_transient_failures_then_success(fake, market, kind):
+    fake.fail_next(kind, times=2)
+    got = client_for(fake, market).fetch(parse_market(market), None, NOW)
+    assert got and got[-1].open_time == datetime(2023, 12, 10, 11, tzinfo=timezone.utc)
+    assert fake.count(ENDPOINTS[market].split()[0]) == 3
+
+
+def test_registry_knows_exactly_the_known_exchanges():
+    assert set(CLIENTS) == set(DEFAULT_URLS) == set(KNOWN_EXCHANGES)
+    assert all(url.startswith("https://") for url in DEFAULT_URLS.values())
+
+
+@pytest.mark.parametrize("exchange, cls", [("bithumb", BithumbClient), ("upbit", UpbitClient),
+                                           ("binance", BinanceClient)])
+def test_make_client_builds_the_exchange_client(exchange, cls):
+    client = make_client(exchange, None, make_session())
+    assert isinstance(client, cls) and client.name == exchange and client.base_url == DEFAULT_URLS[exchange]
+    assert make_client(exchange, "http://127.0.0.1:1/x/", make_session()).base_url == "http://127.0.0.1:1/x"
+
+
+def test_make_client_rejects_an_unknown_exchange():
+    with pytest.raises(ValueError, match="unknown exchange 'kraken'"):
+        make_client("kraken", None, make_session())
