@@ -1,0 +1,118 @@
+"""Forecasting from a stored model: load safetensors bytes, forecast from an origin."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import calibrate, scaling, serialize, windows
+from .config import ModelConfig
+from .device import resolve_device
+from .errors import NotEnoughHistory
+from .frames import HOUR, candles_frame, hourly_grid, to_utc
+from .model import QuantileLSTM
+
+FORECAST_COLUMNS = ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"]
+
+
+class Forecaster:
+    """A trained model ready to forecast. Build it with ``Forecaster.load(weights)``."""
+
+    def __init__(self, model: QuantileLSTM, config: ModelConfig, stats: dict, meta: dict,
+                 device: torch.device):
+        self.model, self.config, self.device, self.meta = model.eval(), config, device, meta
+        self.sigma_train = float(stats["sigma_train"])
+        self.shrink = np.asarray(stats["shrink"], dtype=np.float64)
+        self.k_lo = np.asarray(stats["k_lo"], dtype=np.float64)
+        self.k_up = np.asarray(stats["k_up"], dtype=np.float64)
+
+    @classmethod
+    def load(cls, weights: bytes, device: torch.device | str = "cpu") -> "Forecaster":
+        """Rebuild from ``TrainResult.weights`` (no pickle); works on CPU whatever trained it."""
+        device = device if isinstance(device, torch.device) else resolve_device(device)
+        state, meta = serialize.load(weights)
+        config = ModelConfig.from_dict(meta["config"])
+        model = QuantileLSTM(int(meta["n_features"]), config.hidden_size, config.num_layers,
+                             config.dropout, config.horizon, config.patch)
+        model.load_state_dict(state)
+        return cls(model.to(device), config, meta["stats"], meta, device)
+
+    @property
+    def metrics(self) -> dict:
+        return dict(self.meta.get("metrics", {}))
+
+    def _usable(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
+        """Which origins have a candle and a lookback missing at most max_gap_fraction."""
+        lb = self.config.lookback
+        counts = np.concatenate([[0], np.cumsum(s.observed)])
+        ok = origins >= lb
+        seen = np.where(ok, counts[origins + 1] - counts[np.maximum(origins - lb, 0)], 0)
+        return ok & s.observed[origins] & (lb + 1 - seen <= self.config.max_gap_fraction * lb)
+
+    def _quantiles(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
+        """Calibrated (n, H, 3) log-returns [lower, median, upper] from each origin."""
+        x, sigma = windows.inputs(s, origins, self.config.lookback, self.sigma_train)
+        with torch.inference_mode():
+            z = self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+        lower, center, upper = calibrate.apply(z.astype(np.float64), self.shrink, self.k_lo, self.k_up)
+        return scaling.inverse_targets(np.stack([lower, center, upper], axis=-1), sigma)
+
+    def forecast_many(self, frame: pd.DataFrame, origins) -> pd.DataFrame:
+        """Forecasts from several origins at once (each sees only rows <= itself): columns
+        origin_time, horizon, target_time, yhat, yhat_lower, yhat_upper."""
+        frame = candles_frame(frame)
+        stamps = pd.DatetimeIndex([to_utc(o) for o in origins])
+        if len(stamps) == 0:
+            return pd.DataFrame(columns=["origin_time", *FORECAST_COLUMNS])
+        grid = hourly_grid(frame, end=stamps.max())
+        s = windows.series_from_grid(grid, fill=True)
+        pos = grid.index.get_indexer(stamps)
+        bad = (pos < 0) | ~self._usable(s, np.maximum(pos, 0))
+        if bad.any():
+            raise NotEnoughHistory(
+                f"origin {stamps[bad][0]} is not a candle of the frame or has fewer than "
+                f"{self.config.lookback} mostly complete hours of history before it")
+        q = self._quantiles(s, pos)  # (n, H, 3)
+        close = np.exp(s.log_close[pos])[:, None]
+        h = np.arange(1, self.config.horizon + 1)
+        out = pd.DataFrame({
+            "origin_time": np.repeat(stamps, len(h)),
+            "horizon": np.tile(h, len(stamps)),
+            "yhat": (close * np.exp(q[..., 1])).ravel(),
+            "yhat_lower": (close * np.exp(q[..., 0])).ravel(),
+            "yhat_upper": (close * np.exp(q[..., 2])).ravel()})
+        out.insert(2, "target_time", out["origin_time"] + out["horizon"] * HOUR)
+        return out
+
+    def forecast(self, frame: pd.DataFrame, origin: datetime | None = None) -> pd.DataFrame:
+        """Forecast the next ``horizon`` closes from ``origin`` (default: the last row), using
+        only rows with open_time <= origin. Gaps of at most ``max_gap_fraction`` of the lookback
+        are forward-filled; otherwise NotEnoughHistory. Columns: horizon, target_time, yhat,
+        yhat_lower, yhat_upper (prices in the units of close)."""
+        frame = candles_frame(frame)
+        if len(frame) == 0:
+            raise NotEnoughHistory("no candles")
+        origin = frame.index[-1] if origin is None else to_utc(origin)
+        out = self.forecast_many(frame.loc[:origin], [origin])
+        return out[FORECAST_COLUMNS].reset_index(drop=True)
+
+
+def _as_forecaster(weights_or_forecaster) -> Forecaster:
+    if isinstance(weights_or_forecaster, Forecaster):
+        return weights_or_forecaster
+    return Forecaster.load(weights_or_forecaster)
+
+
+def evaluate(weights_or_forecaster, frame: pd.DataFrame, origins) -> dict:
+    """Accuracy on the given origins whose targets all exist in ``frame``: mae, naive_mae,
+    rmae, coverage, interval_score (alpha 0.2), n (forecasts scored). Used to compare an old
+    and a new model on the same slice."""
+    from . import metrics  # local: metrics is light, but keep predict's imports minimal
+
+    fc = _as_forecaster(weights_or_forecaster)
+    frame = candles_frame(frame)
+    pred = fc.forecast_many(frame, origins)
+    scored = metrics.attach_actuals(pred, frame)
+    return metrics.summary(scored)

@@ -1,0 +1,80 @@
+"""Walk-forward: the contract's schedule, no leakage from the future, honest metrics."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster import metrics
+from forecaster.backtest import plan_walk_forward, walk_forward
+from forecaster.config import ModelConfig
+from tests.test_forecaster_frames import real_candles
+
+HOUR = pd.Timedelta(hours=1)
+TINY = ModelConfig(lookback=24, horizon=4, patch=4, hidden_size=8, max_epochs=2, batch_size=64,
+                   val_hours=48, patience=2, seed=1)
+
+
+def test_default_plan_gives_90_origins_and_13_fits():
+    frame = real_candles(4320 + 24 * 100)
+    plan = plan_walk_forward(frame.index)
+    last = frame.index[-1]
+    assert len(plan.origins) == 90 and len(plan.fit_origins) == 13
+    assert plan.origins[0] == last - 24 * HOUR - 90 * 24 * HOUR
+    assert (np.diff(plan.origins) == np.timedelta64(24, "h")).all()
+    assert (plan.origins + 24 * HOUR <= last).all()
+    assert (np.diff(plan.fit_origins) == np.timedelta64(168, "h")).all()
+    assert list(np.bincount(plan.fit_index)) == [7] * 12 + [6]
+
+
+def test_plan_skips_origins_without_a_candle():
+    frame = real_candles(3000)
+    plan = plan_walk_forward(frame.index)
+    holed = frame.drop(index=plan.origins[[0, 5]])
+    plan2 = plan_walk_forward(holed.index)
+    assert len(plan2.origins) == 88 and plan2.origins[0] == plan.origins[1]
+
+
+def _run(frame):
+    return walk_forward(frame, days=4, step=12, retrain_every=36, train_hours=300, horizon=4,
+                        config=TINY).predictions
+
+
+def test_changing_candles_after_t_changes_no_earlier_forecast():
+    frame = real_candles(500)
+    before = _run(frame)
+    t = pd.Timestamp(before["origin_time"].unique()[4])
+    changed = frame.copy()
+    changed.loc[changed.index > t, ["open", "high", "low", "close"]] *= 1.5
+    changed.loc[changed.index > t, "volume"] *= 7
+    after = _run(changed)
+    early = before["origin_time"] <= t
+    assert early.sum() >= 5 * TINY.horizon and before["fit_index"].nunique() >= 3
+    pd.testing.assert_frame_equal(before[early], after[after["origin_time"] <= t])
+    assert not np.allclose(before.loc[~early, "yhat"], after.loc[after["origin_time"] > t, "yhat"])
+
+
+def test_backtest_result_has_table_and_fits():
+    frame = real_candles(500)
+    res = walk_forward(frame, days=3, step=24, retrain_every=48, train_hours=300, horizon=4,
+                       config=TINY)
+    assert res.summary["n_fits"] == len(res.fits) == 2
+    assert list(res.table["horizon"]) == [1, 2, 3, 4]
+    for col in ("n", "mae", "naive_mae", "rmae", "coverage", "interval_score",
+                "empirical_interval_score"):
+        assert col in res.table
+    assert set(res.predictions.columns) >= {"origin_time", "target_time", "horizon", "yhat",
+                                             "yhat_lower", "yhat_upper", "fit_index"}
+
+
+def test_interval_score_and_empirical_band():
+    assert metrics.interval_score([1], [3], [2]) == 2
+    assert metrics.interval_score([1], [3], [4]) == pytest.approx(2 + 10 * 1)
+    assert metrics.interval_score([1], [3], [0.5]) == pytest.approx(2 + 10 * 0.5)
+    frame = real_candles(1000)
+    lo, hi = metrics.empirical_band(frame, [100.0, 200.0], [1, 24])
+    assert lo.shape == (2, 2) and (lo[0] < 100).all() and (hi[0] > 100).all()
+    assert (lo[:, 1] < lo[:, 0]).all() and (hi[:, 1] > hi[:, 0]).all()  # wider further out
+    assert np.allclose(hi[1] / hi[0], 2)
+    r = np.log(frame["close"]).diff(24).dropna()
+    assert np.isclose(np.log(hi[0, 1] / 100), np.quantile(r, 0.9))

@@ -1,0 +1,131 @@
+"""Training and forecasting: repeatable, round-trips through bytes, honest about history,
+cancellable; devices resolve clearly."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.config import ModelConfig
+from forecaster.device import resolve_device
+from forecaster.errors import NotEnoughHistory, TrainingCancelled
+from forecaster.predict import Forecaster, evaluate
+from forecaster import serialize
+from forecaster.serialize import read_metadata
+from forecaster.train import train
+from tests.test_forecaster_frames import real_candles
+
+TINY = ModelConfig(lookback=24, horizon=6, patch=4, hidden_size=8, max_epochs=2, batch_size=64,
+                   val_hours=48, patience=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return real_candles(400)
+
+
+@pytest.fixture(scope="module")
+def trained(frame):
+    return train(frame, TINY, "cpu")
+
+
+def test_train_reports_what_the_model_run_needs(trained, frame):
+    m = trained.metrics
+    for key in ("val_mae", "val_naive_mae", "val_rmae", "val_coverage", "n_train", "n_val",
+                "epochs", "train_seconds", "device", "shrink"):
+        assert key in m
+    assert m["device"] == "cpu" and 1 <= m["epochs"] <= TINY.max_epochs
+    assert len(m["shrink"]) == TINY.horizon and all(0 <= s <= 1 for s in m["shrink"])
+    assert trained.train_start == frame.index[0] and trained.train_end == frame.index[-1]
+    assert trained.train_end.tzinfo is not None
+    meta = read_metadata(trained.weights)
+    assert ModelConfig.from_dict(meta["config"]) == TINY == trained.config
+
+
+def test_same_seed_same_weights(trained, frame):
+    def tensors(result):
+        return serialize.load(result.weights)[0]
+
+    first, again = tensors(trained), tensors(train(frame, TINY, "cpu"))
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    other = tensors(train(frame, ModelConfig.from_dict({**TINY.to_dict(), "seed": 4}), "cpu"))
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_load_and_forecast_round_trip(trained, frame):
+    a = Forecaster.load(trained.weights).forecast(frame)
+    b = Forecaster.load(bytes(trained.weights), device="cpu").forecast(frame)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"]
+    assert list(a["horizon"]) == list(range(1, TINY.horizon + 1))
+    assert a["target_time"].iloc[0] == frame.index[-1] + pd.Timedelta(hours=1)
+    assert (a["yhat_lower"] <= a["yhat"]).all() and (a["yhat"] <= a["yhat_upper"]).all()
+    assert np.all(np.abs(a["yhat"] / frame["close"].iloc[-1] - 1) < 0.2)
+
+
+def test_forecast_uses_only_rows_up_to_origin(trained, frame):
+    fc = Forecaster.load(trained.weights)
+    origin = frame.index[300]
+    cut = fc.forecast(frame.loc[:origin])
+    with_future = fc.forecast(frame, origin=origin.to_pydatetime())
+    pd.testing.assert_frame_equal(cut, with_future)
+    with pytest.raises(ValueError):
+        fc.forecast(frame, origin=origin + pd.Timedelta(minutes=30))
+
+
+def test_short_gap_is_filled_long_gap_raises(trained, frame):
+    fc = Forecaster.load(trained.weights)
+    short = frame.drop(index=frame.index[-3:-1])  # 2 of 24 lookback hours missing
+    out = fc.forecast(short)
+    assert np.isfinite(out[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()).all()
+    long = frame.drop(index=frame.index[-12:-1])
+    with pytest.raises(NotEnoughHistory):
+        fc.forecast(long)
+    with pytest.raises(NotEnoughHistory):
+        fc.forecast(frame.iloc[:10])
+
+
+def test_training_skips_windows_touching_a_gap(frame):
+    gappy = frame.drop(index=frame.index[100:103])
+    res = train(gappy, TINY, "cpu")
+    full = train(frame, TINY, "cpu")
+    assert res.metrics["n_train"] < full.metrics["n_train"]
+
+
+def test_not_enough_history(frame):
+    with pytest.raises(NotEnoughHistory, match="need at least"):
+        train(frame.iloc[:100], TINY, "cpu")
+
+
+def test_stop_cancels_and_progress_is_reported(frame):
+    stop = threading.Event()
+    seen = []
+
+    def progress(epoch, n_epochs, train_loss, val_loss):
+        seen.append((epoch, n_epochs))
+        stop.set()
+
+    with pytest.raises(TrainingCancelled):
+        train(frame, TINY, "cpu", stop=stop, progress=progress)
+    assert seen == [(1, TINY.max_epochs)]
+
+
+def test_evaluate_compares_with_naive(trained, frame):
+    res = evaluate(trained.weights, frame, frame.index[-60:-10:5])
+    assert res["n"] == 10 * TINY.horizon
+    assert res["naive_mae"] > 0 and np.isclose(res["rmae"], res["mae"] / res["naive_mae"])
+    assert 0 <= res["coverage"] <= 1
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="FORECASTER_DEVICE"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="FORECASTER_DEVICE"):
+            resolve_device("cuda:0")
