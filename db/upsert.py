@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Table, or_
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,37 +26,25 @@ def upsert(
     *,
     key: Sequence[str],
     update: Sequence[str],
-    only_if_changed: Sequence[str] = (),
     batch_rows: int = BATCH_ROWS,
 ) -> None:
-    """Insert rows; on a key conflict overwrite `update` columns.
-
-    With `only_if_changed`, a conflicting row is rewritten only when one of those columns differs,
-    so a re-run writes nothing (its `ingested_at` stays the first one). Never commits.
-    """
+    """Insert rows; on a key conflict overwrite `update` columns (or keep the row if none). Never commits."""
     insert = _insert_for(session)
     batch: list[dict] = []
     for row in rows:
         batch.append(row)
         if len(batch) >= batch_rows:
-            _write(session, insert, table, batch, key, update, only_if_changed)
+            _write(session, insert, table, batch, key, update)
             batch = []
     if batch:
-        _write(session, insert, table, batch, key, update, only_if_changed)
+        _write(session, insert, table, batch, key, update)
 
 
-def _write(session, insert, table, batch, key, update, only_if_changed) -> None:
+def _write(session, insert, table, batch, key, update) -> None:
     stmt = insert(table)
     if not update:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
     else:
-        where = None
-        if only_if_changed:
-            where = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in only_if_changed])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key),
-            set_={c: stmt.excluded[c] for c in update},
-            where=where,
-        )
+        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in update})
     session.execute(stmt, batch)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from db.candles import count_candles, upsert_candles
+from db.candles import count_candles, write_candles
 from db.upsert import BATCH_ROWS
 from exchanges.base import Market
 from jobs.progress import progress
@@ -43,8 +43,9 @@ def import_csv(sessions, path: Path, market: Market) -> ImportResult:
             before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
             ingested_at = datetime.now(timezone.utc)
             for chunk_start, chunk in _chunks(path):
-                rows = _validated_rows(path, chunk, chunk_start, market, ingested_at)
-                upsert_candles(rows, session=s)
+                frame = _validated_frame(path, chunk, chunk_start)
+                write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, source="csv",
+                              ingested_at=ingested_at)
                 read += len(chunk)
                 bar.advance(len(chunk))
             after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
@@ -72,7 +73,7 @@ def _chunks(path: Path):
         raise CsvError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
 
 
-def _validated_rows(path: Path, chunk: pd.DataFrame, first_line: int, market: Market, ingested_at: datetime):
+def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int) -> pd.DataFrame:
     lines = np.arange(first_line, first_line + len(chunk))
     ts = _parse_ts(chunk["ts"])
     _fail_at(path, lines, ts.isna().to_numpy(), "ts is not ISO-8601 UTC or epoch milliseconds", chunk)
@@ -90,13 +91,7 @@ def _validated_rows(path: Path, chunk: pd.DataFrame, first_line: int, market: Ma
     ]
     for mask, problem in checks:
         _fail_at(path, lines, np.asarray(mask), problem, chunk)
-    times = list(ts.dt.to_pydatetime())
-    for i in range(len(chunk)):
-        yield {
-            "exchange": market.exchange, "symbol": market.symbol, "interval": "1h",
-            "open_time": times[i], "open": o[i], "high": h[i], "low": lo[i], "close": c[i],
-            "volume": vol[i], "source": "csv", "ingested_at": ingested_at,
-        }
+    return pd.DataFrame(v, columns=PRICES + ["volume"], index=pd.DatetimeIndex(ts, name="open_time"))
 
 
 def _parse_ts(raw: pd.Series) -> pd.Series:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from db.candles import candle_rows, count_candles, describe_gaps, gaps_between, newest_open_time, upsert_candles
+from db.candles import candles_to_frame, count_candles, describe_gaps, gaps_between, newest_open_time, write_candles
 from exchanges.base import HOUR, ExchangeClient, Market, last_closed_open_time
 from jobs.recording import recorded
 
@@ -34,8 +34,8 @@ def ingest_market(sessions, client: ExchangeClient, market: Market, *, backfill_
         candles = client.fetch(market, since, now)  # raises ExchangeError: nothing is written
         with sessions() as s, s.begin():
             before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
-            upsert_candles(candle_rows(candles, exchange=market.exchange, symbol=market.symbol, source="api"),
-                           session=s)
+            write_candles(candles_to_frame(candles), session=s, exchange=market.exchange, symbol=market.symbol,
+                          source="api")
             after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
             newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
             check_from = (stored_newest - HOUR) if stored_newest else None
