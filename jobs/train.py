@@ -37,16 +37,19 @@ class TrainOutcome:
 
 
 def model_config(settings, **overrides):
+    """The model's hyperparameters: defaults, then FORECASTER_MODEL_OVERRIDES, then `overrides`."""
     from forecaster.config import ModelConfig
-    return ModelConfig(horizon=settings.horizon, **overrides)
+    return ModelConfig(**{"horizon": settings.horizon, **settings.model_override_dict(), **overrides})
 
 
 def train_market(services, market: Market, *, train_hours: int, until: datetime | None = None,
-                 stop=None, config=None) -> TrainOutcome:
+                 stop=None, config=None, fit=None) -> TrainOutcome:
+    """`fit` (default `forecaster.train.train`) is the seam where tests put a failing trainer."""
     from forecaster.device import resolve_device
     from forecaster.errors import NotEnoughHistory
     from forecaster.train import train
 
+    fit = fit or train
     settings, sessions = services.settings, services.sessions
     config = config or model_config(settings)
     device = resolve_device(settings.device)
@@ -57,7 +60,7 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
                                      config=config.to_dict(), train_start=frame.index[0].to_pydatetime(),
                                      train_end=frame.index[-1].to_pydatetime())
         try:
-            result = train(frame, config, device, stop=stop, progress=_progress_logger(market))
+            result = fit(frame, config, device, stop=stop, progress=_progress_logger(market))
         except Exception as exc:  # NotEnoughHistory, TrainingCancelled, or a bug: recorded, re-raised
             with sessions() as s, s.begin():
                 record_failed(session=s, run_id=run_id, error=one_line(exc))
