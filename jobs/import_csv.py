@@ -42,8 +42,9 @@ def import_csv(sessions, path: Path, market: Market) -> ImportResult:
         with sessions() as s, s.begin(), progress(f"import {path.name}", total_lines) as bar:
             before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
             ingested_at = datetime.now(timezone.utc)
+            seen: set[int] = set()  # every ts of the file so far, as epoch ns: duplicates across batches
             for chunk_start, chunk in _chunks(path):
-                frame = _validated_frame(path, chunk, chunk_start)
+                frame = _validated_frame(path, chunk, chunk_start, seen)
                 write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, source="csv",
                               ingested_at=ingested_at)
                 read += len(chunk)
@@ -73,7 +74,7 @@ def _chunks(path: Path):
         raise CsvError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
 
 
-def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int) -> pd.DataFrame:
+def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set[int]) -> pd.DataFrame:
     lines = np.arange(first_line, first_line + len(chunk))
     ts = _parse_ts(chunk["ts"])
     _fail_at(path, lines, ts.isna().to_numpy(), "ts is not ISO-8601 UTC or epoch milliseconds", chunk)
@@ -87,10 +88,13 @@ def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int) -> pd.Dat
         (vol < 0, "volume is negative"),
         (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
         ((ts.dt.minute != 0) | (ts.dt.second != 0), "ts is not on the hour"),
-        (ts.duplicated(keep=False).to_numpy(), "ts appears twice in the file"),
     ]
     for mask, problem in checks:
         _fail_at(path, lines, np.asarray(mask), problem, chunk)
+    keys = ts.astype("int64").to_numpy()
+    repeated = pd.Series(keys).duplicated().to_numpy() | np.fromiter((k in seen for k in keys), bool, len(keys))
+    _fail_at(path, lines, repeated, "ts appears twice in the file", chunk)
+    seen.update(keys.tolist())
     return pd.DataFrame(v, columns=PRICES + ["volume"], index=pd.DatetimeIndex(ts, name="open_time"))
 
 

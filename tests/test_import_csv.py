@@ -59,10 +59,12 @@ def test_epoch_millisecond_timestamps_are_accepted(migrated, tmp_path):
     (lambda df: df.assign(close=df.close.where(df.index != 700, "abc")), "line 702: a price or volume is not a number"),
     (lambda df: df.assign(high=df.high.where(df.index != 1500, "1.0")), "line 1502: prices break low <= open, close <= high"),
     (lambda df: df.assign(ts=df.ts.where(df.index != 10, "yesterday")), "line 12: ts is not ISO-8601"),
-    (lambda df: df.assign(ts=df.ts.where(df.index != 20, df.ts[19])), "line 21: ts appears twice"),
+    (lambda df: df.assign(ts=df.ts.where(df.index != 20, df.ts[19])), "line 22: ts appears twice"),
+    (lambda df: df.assign(ts=df.ts.where(df.index != 1900, df.ts[3])), "line 1902: ts appears twice"),
 ])
-def test_a_bad_row_is_named_and_nothing_from_the_file_is_kept(migrated, tmp_path, corrupt, problem):
+def test_a_bad_row_is_named_and_nothing_from_the_file_is_kept(migrated, tmp_path, monkeypatch, corrupt, problem):
     _, _, sessions = migrated
+    monkeypatch.setattr("jobs.import_csv.BATCH_ROWS", 500)  # several batches: bad rows in later ones too
     good = _slice(BINANCE_CSV, 40_000, 200)
     _write(good, tmp_path / "good.csv")
     import_csv(sessions, tmp_path / "good.csv", MARKET)
