@@ -34,13 +34,26 @@ def finish_job_run(*, session: Session, run_id: int, status: str, rows: int | No
     )
 
 
-def fail_stale_running(*, session: Session, message: str = "abandoned: the process running it stopped") -> int:
-    """Mark every `running` row failed; called at daemon start, when no job of ours can be running."""
-    result = session.execute(
-        update(JobRun).where(JobRun.status == "running")
-        .values(status="failed", message=message, finished_at=_now())
-    )
+def fail_stale_running(*, session: Session, message: str = "abandoned: the process running it stopped",
+                       job: str | None = None, exchange: str | None = None, symbol: str | None = None) -> int:
+    """Mark `running` rows failed (all, or those of one job and/or market); called at daemon start
+    for the jobs no other process can be running."""
+    stmt = update(JobRun).where(JobRun.status == "running")
+    if job is not None:
+        stmt = stmt.where(JobRun.job == job)
+    if exchange is not None:
+        stmt = stmt.where(JobRun.exchange == exchange, JobRun.symbol == symbol)
+    result = session.execute(stmt.values(status="failed", message=message, finished_at=_now()))
     return result.rowcount or 0
+
+
+def last_run(*, session: Session, job: str, exchange: str, symbol: str,
+             status: str | None = None) -> JobRun | None:
+    """The newest run of one job for one market (optionally: with this status)."""
+    stmt = select(JobRun).where(JobRun.job == job, JobRun.exchange == exchange, JobRun.symbol == symbol)
+    if status is not None:
+        stmt = stmt.where(JobRun.status == status)
+    return session.scalars(stmt.order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1)).first()
 
 
 def last_runs(*, session: Session, exchange: str, symbol: str, limit: int = 10) -> list[JobRun]:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     keep_models: int = 5                  # weights kept beside the promoted model, per market
     healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
     misfire_grace_seconds: int = 600
+    # JSON object of ModelConfig fields to override, e.g. {"hidden_size": 8, "max_epochs": 2}: a
+    # smaller model for tests or slow machines. The horizon comes from FORECASTER_HORIZON.
+    model_overrides: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -109,6 +112,35 @@ class Settings(BaseSettings):
         if v < 0:
             raise ValueError(f"{v} is negative")
         return v
+
+    @field_validator("model_overrides")
+    @classmethod
+    def _model_overrides(cls, v: str) -> str:
+        import json
+        from dataclasses import fields
+
+        from forecaster.config import ModelConfig
+        if not v.strip():
+            return ""
+        try:
+            overrides = json.loads(v)
+        except ValueError:
+            raise ValueError('not JSON: expected an object such as {"hidden_size": 8, "max_epochs": 2}') from None
+        if not isinstance(overrides, dict):
+            raise ValueError('expected a JSON object such as {"hidden_size": 8, "max_epochs": 2}')
+        known = {f.name for f in fields(ModelConfig)} - {"horizon"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        try:
+            ModelConfig(**overrides)
+        except (TypeError, ValueError) as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    def model_override_dict(self) -> dict:
+        import json
+        return json.loads(self.model_overrides) if self.model_overrides else {}
 
     def market_list(self) -> list[Market]:
         return [parse_market(p) for p in self.markets.split(",")]

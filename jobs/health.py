@@ -1,0 +1,207 @@
+"""What the daemon knows about each market, and the HTTP endpoints that tell it: `/healthz` and
+`/metrics` (Prometheus text format, from a registry private to the daemon, built at start).
+
+Health rule: 200 while the scheduler runs and, for every market served, the newest stored candle
+is at most FORECASTER_HEALTHZ_MAX_LAG_HOURS behind the last closed hour; 503 otherwise (a store
+that is not caught up yet, an exchange down for hours, a database that cannot be read, a daemon
+stopping). The rule looks at the data, not at the last run: a failed ingest that is retried in
+time is not an outage, and a daemon that skips an ingest another daemon just did stays healthy.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from db.candles import newest_open_time
+from db.model_runs import promoted_run
+from db.predictions import newest_origin
+from exchanges.base import HOUR, Market, last_closed_open_time
+from jobs.errors import JobError
+
+log = logging.getLogger(__name__)
+_MODEL_FIGURES = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae")
+JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+@dataclass
+class MarketState:
+    newest_candle: datetime | None = None
+    newest_origin: datetime | None = None
+    model: dict | None = None  # the promoted model run: id, figures, finished_at
+    read_at: datetime | None = None
+
+
+@dataclass
+class DaemonState:
+    markets: dict[Market, MarketState]
+    max_lag_hours: float
+    running: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def for_markets(cls, markets: list[Market], max_lag_hours: float) -> DaemonState:
+        return cls({m: MarketState() for m in markets}, max_lag_hours)
+
+    def refresh(self, sessions, market: Market) -> None:
+        """Read the market's newest candle, forecast origin and promoted model from the database."""
+        with sessions() as s:
+            candle = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+            origin = newest_origin(session=s, exchange=market.exchange, symbol=market.symbol)
+            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
+        model = None if run is None else {"id": run.id, "finished_at": run.finished_at,
+                                          **{k: getattr(run, k) for k in _MODEL_FIGURES}}
+        with self._lock:
+            self.markets[market] = MarketState(candle, origin, model, datetime.now(timezone.utc))
+
+    def snapshot(self) -> dict[Market, MarketState]:
+        with self._lock:
+            return dict(self.markets)
+
+    def health(self, now: datetime | None = None) -> tuple[bool, dict]:
+        now = now or datetime.now(timezone.utc)
+        last_closed = last_closed_open_time(now)
+        markets, healthy = {}, self.running
+        for market, st in self.snapshot().items():
+            lag = (last_closed - st.newest_candle) / HOUR if st.newest_candle else None
+            ok = lag is not None and lag <= self.max_lag_hours
+            healthy = healthy and ok
+            markets[str(market)] = {
+                "ok": ok, "newest_candle": _iso(st.newest_candle), "lag_hours": lag,
+                "newest_origin": _iso(st.newest_origin), "model_run_id": st.model["id"] if st.model else None,
+            }
+        return healthy, {"status": "ok" if healthy else "unhealthy",
+                         "scheduler": "running" if self.running else "stopped",
+                         "max_lag_hours": self.max_lag_hours, "markets": markets}
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat().replace("+00:00", "Z") if ts else None
+
+
+class Metrics:
+    """Counters the daemon updates as jobs run, plus gauges read from DaemonState at each scrape."""
+
+    def __init__(self, state: DaemonState) -> None:
+        self.registry = CollectorRegistry()
+        self.job_runs = Counter("forecaster_job_runs", "Job runs by outcome (ok, failed, skipped).",
+                                ["job", "market", "status"], registry=self.registry)
+        self.job_seconds = Histogram("forecaster_job_duration_seconds", "Wall time of job runs that ran.",
+                                     ["job", "market"], buckets=JOB_BUCKETS, registry=self.registry)
+        self.registry.register(_StateCollector(state))
+
+    def job_done(self, job: str, market: Market, status: str, seconds: float | None) -> None:
+        self.job_runs.labels(job, str(market), status).inc()
+        if seconds is not None:
+            self.job_seconds.labels(job, str(market)).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    def __init__(self, state: DaemonState) -> None:
+        self.state = state
+
+    def collect(self):
+        now = datetime.now(timezone.utc)
+        up = GaugeMetricFamily("forecaster_scheduler_running", "1 while the daemon's scheduler runs.")
+        up.add_metric([], 1.0 if self.state.running else 0.0)
+        yield up
+        gauges = {
+            "candle_ts": GaugeMetricFamily("forecaster_last_candle_open_time_seconds",
+                                           "open_time of the newest stored candle (Unix time).", labels=["market"]),
+            "candle_age": GaugeMetricFamily("forecaster_last_candle_age_seconds",
+                                            "Seconds since the newest stored candle closed.", labels=["market"]),
+            "lag": GaugeMetricFamily("forecaster_candle_lag_hours",
+                                     "Hours the newest stored candle is behind the last closed hour.",
+                                     labels=["market"]),
+            "origin": GaugeMetricFamily("forecaster_forecast_origin_time_seconds",
+                                        "Origin of the newest live forecast (Unix time).", labels=["market"]),
+            "model_id": GaugeMetricFamily("forecaster_model_run_id", "id of the promoted model run.",
+                                          labels=["market"]),
+            "model_age": GaugeMetricFamily("forecaster_model_age_seconds",
+                                           "Seconds since the promoted model finished training.", labels=["market"]),
+            **{k: GaugeMetricFamily(f"forecaster_model_{k}", f"{k} of the promoted model on its validation slice.",
+                                    labels=["market"]) for k in _MODEL_FIGURES},
+        }
+        last_closed = last_closed_open_time(now)
+        for market, st in self.state.snapshot().items():
+            label = [str(market)]
+            if st.newest_candle:
+                gauges["candle_ts"].add_metric(label, st.newest_candle.timestamp())
+                gauges["candle_age"].add_metric(label, (now - st.newest_candle - HOUR).total_seconds())
+                gauges["lag"].add_metric(label, (last_closed - st.newest_candle) / HOUR)
+            if st.newest_origin:
+                gauges["origin"].add_metric(label, st.newest_origin.timestamp())
+            if st.model:
+                gauges["model_id"].add_metric(label, st.model["id"])
+                if st.model["finished_at"]:
+                    gauges["model_age"].add_metric(label, (now - st.model["finished_at"]).total_seconds())
+                for k in _MODEL_FIGURES:
+                    if st.model[k] is not None:
+                        gauges[k].add_metric(label, st.model[k])
+        yield from gauges.values()
+
+
+class HealthServer:
+    """`/healthz` and `/metrics` on a background thread; `port=0` in settings means no server at all."""
+
+    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "0.0.0.0") -> None:
+        handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics})
+        try:
+            self._httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as e:
+            raise JobError(f"FORECASTER_HTTP_PORT {port}: cannot listen: {e.strerror or e}") from None
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="health-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join(2)
+        self._httpd.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: DaemonState
+    metrics: Metrics
+
+    def log_message(self, *args) -> None:  # scrapes every few seconds would flood the log
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            healthy, body = self.state.health()
+            self._send(200 if healthy else 503, "application/json", json.dumps(body).encode())
+        elif path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, self.metrics.render())
+        else:
+            self._send(404, "text/plain", b"not found: try /healthz or /metrics\n")
+
+    def _send(self, status: int, ctype: str, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
