@@ -51,7 +51,10 @@ class Candle(Base):
 
 class JobRun(Base):
     __tablename__ = "job_runs"
-    __table_args__ = (Index("ix_job_runs_market_job_started", "exchange", "symbol", "job", "started_at"),)
+    __table_args__ = (
+        Index("ix_job_runs_market_job_started", "exchange", "symbol", "job", "started_at"),
+        Index("ix_job_runs_started", "started_at"),  # migration 0003: the last runs, failures since
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(16))
@@ -108,6 +111,8 @@ class Prediction(Base):
         UniqueConstraint("exchange", "symbol", "interval", "kind", "origin_time", "horizon",
                          name="uq_predictions_key"),
         Index("ix_predictions_target", "exchange", "symbol", "interval", "target_time"),
+        # migration 0003: time windows of one kind (forecast_accuracy by market, kind, target_time)
+        Index("ix_predictions_market_kind_target", "exchange", "symbol", "interval", "kind", "target_time"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
