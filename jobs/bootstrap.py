@@ -36,8 +36,14 @@ class Services:
     def client(self, exchange: str) -> ExchangeClient:
         if exchange not in self._clients:
             from exchanges.registry import make_client
-            self._clients[exchange] = make_client(exchange, self.settings.exchange_url(exchange), self.http)
+            self._clients[exchange] = make_client(exchange, self.settings.exchange_url(exchange), self.http,
+                                                  timeout=self._timeout())
         return self._clients[exchange]
+
+    def _timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds: FORECASTER_HTTP_TIMEOUT_SECONDS bounds both, connect at most 5."""
+        read = self.settings.http_timeout_seconds
+        return min(5.0, read), read
 
     def require_schema(self) -> None:
         have, need = current_revision(self.engine), head_revision()

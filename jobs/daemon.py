@@ -238,7 +238,7 @@ class Daemon:
                 return
         log.info("%s has no promoted model: training now", market)
         try:
-            self.scheduler.add_job(self.retrain_cycle, "date", args=[market], id=f"train-now:{market}",
+            self.scheduler.add_job(self.retrain_cycle, "date", args=[market, True], id=f"train-now:{market}",
                                    name=f"train {market}", **self._job_options())
         except SchedulerNotRunningError:
             pass
@@ -265,20 +265,27 @@ class Daemon:
             if failed:
                 raise CycleFailed(f"{market}: {' and '.join(failed)} failed")
 
-    def retrain_cycle(self, market: Market) -> None:
+    def retrain_cycle(self, market: Market, only_if_no_model: bool = False) -> None:
         """Train; if the new model is promoted, forecast the newest origin with it."""
         from jobs.train import model_config, train_market
+
+        def train():
+            if only_if_no_model:  # another worker may have trained one while we waited
+                self._refresh(market)
+                if self.state.snapshot()[market].model is not None:
+                    return NOTHING
+            return train_market(self.services, market, train_hours=self.settings.train_hours, stop=self.stop,
+                                config=model_config(self.settings))
+
         with self._tracked(f"train:{market}"):
             self._refresh(market)
             before = self.state.snapshot()[market].model
-            status, outcome = self._step("train", market, lambda: train_market(
-                self.services, market, train_hours=self.settings.train_hours, stop=self.stop,
-                config=model_config(self.settings)))
+            status, outcome = self._step("train", market, train)
             if status == FAILED:
                 raise CycleFailed(f"{market}: train failed")
             self._refresh(market)
             after = self.state.snapshot()[market].model
-            if after and (before is None or after["id"] != before["id"]):
+            if outcome is not None and after and (before is None or after["id"] != before["id"]):
                 status, _ = self._predict(market, force=True)
                 if status == FAILED:
                     raise CycleFailed(f"{market}: predict failed")

@@ -1,0 +1,122 @@
+"""The daemon's pieces without a daemon: locks, the health rule, the model overrides setting."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from exchanges.base import parse_market
+from jobs.health import DaemonState, Metrics
+from jobs.locks import DaemonRefused, LocalJobLocks, PgJobLocks, ProcessLock, lock_key
+from jobs.settings import SettingsError, load_settings
+
+ETH_KRW, ETH_USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
+
+
+def test_lock_keys_are_stable_and_differ_by_job_and_market():
+    assert lock_key("ingest", ETH_KRW) == lock_key("ingest", "bithumb:ETH-KRW")
+    assert len({lock_key(j, m) for j in ("ingest", "train", "predict") for m in (ETH_KRW, ETH_USDT)}) == 6
+    assert -2**63 <= lock_key("train", ETH_USDT) < 2**63
+
+
+@pytest.mark.postgres
+def test_postgres_advisory_locks_admit_one_worker_per_job_and_market(pg_url):
+    a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)  # two engines: two daemons
+    try:
+        with a.hold("ingest", ETH_KRW) as first:
+            assert first
+            with b.hold("ingest", ETH_KRW) as second, b.hold("ingest", ETH_USDT) as other_market, \
+                    b.hold("train", ETH_KRW) as other_job:
+                assert not second and other_market and other_job
+        with b.hold("ingest", ETH_KRW) as after_release:
+            assert after_release
+
+        released = threading.Event()
+
+        def hold_briefly():
+            with a.hold("predict", ETH_KRW):
+                held.set()
+                released.wait(5)
+        held = threading.Event()
+        t = threading.Thread(target=hold_briefly)
+        t.start()
+        held.wait(5)
+        threading.Timer(0.5, released.set).start()
+        with b.hold("predict", ETH_KRW, wait=5) as waited:  # a forecast is worth waiting for
+            assert waited
+        t.join()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_local_locks_admit_one_thread_per_job_and_market():
+    locks = LocalJobLocks()
+    with locks.hold("train", ETH_KRW) as first:
+        assert first
+        with locks.hold("train", ETH_KRW) as second, locks.hold("train", ETH_USDT) as other:
+            assert not second and other
+    with locks.hold("train", ETH_KRW) as again:
+        assert again
+
+
+def test_one_daemon_per_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'forecaster.db'}"
+    with ProcessLock(url) as first:
+        assert first.path.exists()
+        with pytest.raises(DaemonRefused, match="already serves the SQLite database .*forecaster.db"):
+            ProcessLock(url).acquire()
+        ProcessLock(f"sqlite:///{tmp_path / 'other.db'}").acquire()  # another file is another store
+    with ProcessLock(url):  # released on exit (and by the kernel if the process dies)
+        pass
+    assert ProcessLock("postgresql+psycopg://u@h/db").path is None
+
+
+def test_health_rule_is_the_lag_of_every_market_while_the_scheduler_runs():
+    now = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)  # last closed hour opens at 11:00
+    state = DaemonState.for_markets([ETH_KRW, ETH_USDT], max_lag_hours=3)
+    state.markets[ETH_KRW].newest_candle = datetime(2024, 5, 1, 8, tzinfo=timezone.utc)   # 3 h behind
+    state.markets[ETH_USDT].newest_candle = datetime(2024, 5, 1, 11, tzinfo=timezone.utc)  # up to date
+    healthy, body = state.health(now)
+    assert not healthy and body["scheduler"] == "stopped"
+    state.running = True
+    healthy, body = state.health(now)
+    assert healthy and body["status"] == "ok"
+    assert body["markets"]["bithumb:ETH-KRW"] == {"ok": True, "newest_candle": "2024-05-01T08:00:00Z",
+                                                  "lag_hours": 3.0, "newest_origin": None, "model_run_id": None}
+    state.markets[ETH_KRW].newest_candle -= timedelta(hours=1)
+    healthy, body = state.health(now)
+    assert not healthy and body["markets"]["bithumb:ETH-KRW"]["ok"] is False
+    assert body["markets"]["binance:ETH-USDT"]["ok"] is True
+    state.markets[ETH_KRW].newest_candle = None  # nothing stored (or the database never answered)
+    assert state.health(now)[0] is False
+
+
+def test_metrics_live_in_a_private_registry():
+    state = DaemonState.for_markets([ETH_KRW], max_lag_hours=3)
+    state.markets[ETH_KRW].newest_candle = datetime.now(timezone.utc) - timedelta(hours=3)
+    state.markets[ETH_KRW].model = {"id": 7, "finished_at": datetime.now(timezone.utc), "val_rmae": 0.97,
+                                    "val_coverage": 0.81, "val_mae": 1.0, "val_naive_mae": 1.03}
+    a, b = Metrics(state), Metrics(state)  # two daemons in one process would not clash
+    a.job_done("ingest", ETH_KRW, "failed", 0.5)
+    text = a.render().decode()
+    assert 'forecaster_job_runs_total{job="ingest",market="bithumb:ETH-KRW",status="failed"} 1.0' in text
+    assert 'forecaster_job_duration_seconds_count{job="ingest",market="bithumb:ETH-KRW"} 1.0' in text
+    assert 'forecaster_model_val_rmae{market="bithumb:ETH-KRW"} 0.97' in text
+    assert 'forecaster_model_run_id{market="bithumb:ETH-KRW"} 7.0' in text
+    assert 'forecaster_last_candle_age_seconds{market="bithumb:ETH-KRW"}' in text
+    assert "forecaster_job_runs_total{" not in b.render().decode()
+
+
+def test_model_overrides_setting_is_checked_at_start(monkeypatch):
+    from jobs.train import model_config
+    monkeypatch.setenv("FORECASTER_MODEL_OVERRIDES", '{"hidden_size": 8, "max_epochs": 2}')
+    monkeypatch.setenv("FORECASTER_HORIZON", "12")
+    config = model_config(load_settings())
+    assert (config.hidden_size, config.max_epochs, config.horizon, config.lookback) == (8, 2, 12, 168)
+    for bad, reason in (('{"hidden": 8}', "unknown model setting"), ('{"horizon": 6}', "unknown model setting"),
+                        ("[8]", "JSON object"), ("hidden=8", "not JSON"), ('{"lookback": 5}', "divide lookback")):
+        monkeypatch.setenv("FORECASTER_MODEL_OVERRIDES", bad)
+        with pytest.raises(SettingsError, match=f"^FORECASTER_MODEL_OVERRIDES: .*{reason}"):
+            load_settings()
