@@ -2,7 +2,7 @@
 
 Direction is close to unpredictable at these horizons, so a raw median adds noise. Per horizon
 we pick ``shrink`` in [0, 1] (0 = the naive forecast) minimising the MAE of the price on the
-validation slice. The band is then recalibrated (split-conformal, one factor per side and
+validation slice, and keep it only where that gain is statistically clear. The band is then recalibrated (split-conformal, one factor per side and
 horizon) so that 10% of validation actuals fall below it and 10% above it.
 """
 from __future__ import annotations
@@ -10,16 +10,29 @@ from __future__ import annotations
 import numpy as np
 
 
-def choose_shrink(median: np.ndarray, actual: np.ndarray, steps: int) -> np.ndarray:
-    """Per-horizon factor s in {0, 1/steps, ..., 1} minimising mean |exp(s*m) - exp(a)|.
+def choose_shrink(median: np.ndarray, actual: np.ndarray, steps: int, block: int = 24,
+                  z: float = 2.0) -> np.ndarray:
+    """Per-horizon factor s in {0, 1/steps, ..., 1} for the median, chosen on validation.
 
-    median, actual: (n, H) log-returns from the origin (price errors relative to the origin's
-    close, so every origin weighs the same). Ties go to the smaller factor. -> (H,)
+    median, actual: (n, H) log-returns from the origin of consecutive hourly origins (errors
+    are taken relative to the origin's close, so every origin weighs the same). For each
+    horizon the best s is kept only if its gain over the naive forecast is significant: mean
+    loss difference + ``z`` standard errors < 0, with standard errors from means over blocks of
+    ``block`` origins (neighbouring origins share most of their targets). Otherwise s = 0 (the
+    naive forecast): a median without demonstrated skill only adds noise. -> (H,)
     """
     grid = np.linspace(0.0, 1.0, steps + 1)  # (S,)
-    truth = np.exp(actual)[None]  # (1, n, H)
-    mae = np.abs(np.exp(grid[:, None, None] * median[None]) - truth).mean(axis=1)  # (S, H)
-    return grid[np.argmin(mae, axis=0)]
+    truth = np.exp(actual)  # (n, H)
+    loss = np.abs(np.exp(grid[:, None, None] * median[None]) - truth[None])  # (S, n, H)
+    best = np.argmin(loss.mean(axis=1), axis=0)  # (H,)
+    diff = loss[best, :, np.arange(loss.shape[2])] - loss[0].T  # (H, n): model minus naive
+    n_blocks = diff.shape[1] // block
+    if n_blocks < 2:
+        return np.zeros(median.shape[1])
+    means = diff[:, : n_blocks * block].reshape(len(best), n_blocks, block).mean(axis=2)
+    se = means.std(axis=1, ddof=1) / np.sqrt(n_blocks)
+    significant = means.mean(axis=1) + z * se < 0
+    return np.where(significant, grid[best], 0.0)
 
 
 def _pooled(values: np.ndarray, h: int, width: int = 1) -> np.ndarray:

@@ -132,7 +132,8 @@ def _fit(model, tr: _Samples, va: _Samples, cfg, device, gen, stop, progress) ->
                 break
     if stop is not None and stop.is_set():
         raise TrainingCancelled("training stopped after the last epoch")
-    model.load_state_dict(best_state)
+    if best_state is not None:  # None only if every validation loss was NaN
+        model.load_state_dict(best_state)
     return epoch
 
 
