@@ -114,7 +114,7 @@ def test_compose_sets_only_variables_the_settings_read_and_they_are_valid(monkey
     stack = {k for k in env if not k.startswith("FORECASTER_")}
     assert set(env) - stack <= known
     assert stack == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT", "BI_USER",
-                     "BI_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_PORT"}
+                     "BI_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_PORT", "TORCH_INDEX_URL"}
 
 
 def test_secrets_come_from_env_never_from_the_files():
@@ -154,18 +154,21 @@ def test_dockerfile_installs_cpu_torch_by_default_copies_the_packages_and_runs_a
     assert re.search(rf"^EXPOSE {Settings.model_fields['http_port'].default}$", text, re.M)
 
 
-def test_the_documented_gpu_override_builds_cuda_torch_and_reserves_the_gpu():
-    block = re.search(r"```yaml\n# docker-compose\.gpu\.yml\n(.*?)```", DEPLOY_DOC.read_text(), re.S)
-    override = yaml.safe_load(block.group(1))["services"]
-    services = compose()["services"]
+def test_cpu_torch_by_default_and_the_documented_gpu_setup_reserves_the_gpu():
+    import textwrap
+    services, doc = compose()["services"], DEPLOY_DOC.read_text()
+    default = re.search(r"^ARG TORCH_INDEX_URL=(\S+)$", DOCKERFILE.read_text(), re.M).group(1)
+    for name in OURS:  # both build the one image, with the Dockerfile's CPU default unless .env says
+        arg = services[name]["build"]["args"]["TORCH_INDEX_URL"]
+        assert interpolate(arg, {}) == default == env_example()["TORCH_INDEX_URL"]
+    assert re.search(r"^\s*TORCH_INDEX_URL=https://download\.pytorch\.org/whl/cu\d+$", doc, re.M)
+    assert re.search(r"^\s*FORECASTER_DEVICE=cuda$", doc, re.M)
+    block = re.search(r"```yaml\n\s*# docker-compose\.gpu\.yml\n(.*?)```", doc, re.S)
+    override = yaml.safe_load(textwrap.dedent(block.group(1).rstrip(" ")))["services"]
     assert set(override) <= set(services)
-    arg = override["migrate"]["build"]["args"]["TORCH_INDEX_URL"]
-    assert "build" in services["migrate"] and re.fullmatch(r"https://download\.pytorch\.org/whl/cu\d+", arg)
-    assert "ARG TORCH_INDEX_URL" in DOCKERFILE.read_text()
-    worker = override["worker"]
-    assert set(worker["environment"]) <= settings_variables() and worker["environment"]["FORECASTER_DEVICE"] == "cuda"
-    device = worker["deploy"]["resources"]["reservations"]["devices"][0]
+    device = override["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert "docker compose -f docker-compose.yml -f docker-compose.gpu.yml up" in doc
 
 
 def test_grafana_provisions_the_read_only_datasource_and_the_dashboard():
