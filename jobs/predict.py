@@ -12,8 +12,9 @@ from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.recording import recorded
 
-# Loaded models by model run id: a daemon forecasts every hour with the same promoted model.
-_MODEL_CACHE: dict[int, object] = {}
+# Loaded models by (database, model run id): a daemon forecasts every hour with the same promoted
+# model, and ids repeat across databases.
+_MODEL_CACHE: dict[tuple[str, int], object] = {}
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,14 @@ class PredictOutcome:
                 f"with model run {self.model_run_id} in {self.seconds:.2f}s")
 
 
-def _forecaster(run_id: int, weights: bytes):
+def _forecaster(database_url: str, run_id: int, weights: bytes):
     from forecaster.predict import Forecaster
-    if run_id not in _MODEL_CACHE:
-        _MODEL_CACHE.clear()  # one model per market is enough to keep; stale ones are dropped
-        _MODEL_CACHE[run_id] = Forecaster.load(weights, device="cpu")
-    return _MODEL_CACHE[run_id]
+    key = (database_url, run_id)
+    if key not in _MODEL_CACHE:
+        if len(_MODEL_CACHE) >= 16:  # a few markets' promoted models; retired ones fall out
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = Forecaster.load(weights, device="cpu")
+    return _MODEL_CACHE[key]
 
 
 def predict_market(services, market: Market) -> PredictOutcome:
@@ -53,7 +56,7 @@ def predict_market(services, market: Market) -> PredictOutcome:
             origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
             if origin is None:
                 raise JobError(f"{market}: no candles stored yet")
-            forecaster = _forecaster(run.id, weights)
+            forecaster = _forecaster(services.settings.database_url, run.id, weights)
             # A few lookbacks of slack so that gaps near the origin can be bridged.
             frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
                                since=origin - timedelta(hours=2 * forecaster.config.lookback), until=origin)
