@@ -11,12 +11,11 @@ from typing import Any
 import requests
 
 from .base import HOUR, Candle, ExchangeError, Market, closed_since, make_candle, utc_from_ms, utc_hour_floor
-from .http import get_json
+from .http import ApiClient
 
 KLINES_PATH = "/api/v3/klines"
 PAGE_LIMIT = 1000  # the API's maximum `limit`
 # A guard against an API that ignores startTime; 1000 pages of 1000 hours is over a century.
-MAX_PAGES = 1000
 
 
 def to_ms(ts: datetime) -> int:
@@ -40,27 +39,16 @@ def parse_klines(body: Any, *, where: str) -> list[Candle]:
     return candles
 
 
-class BinanceClient:
+class BinanceClient(ApiClient):
     """Binance's public market-data API. `limit` is the page size (tests make it small to page often)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        session: requests.Session,
-        name: str = "binance",
-        *,
-        timeout: float | tuple[float, float] = (5, 20),
-        limit: int = PAGE_LIMIT,
-        max_pages: int = MAX_PAGES,
-        pause: float = 0.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.name = name
-        self.timeout = timeout
+    default_name = "binance"
+    default_pause = 0.0
+
+    def __init__(self, base_url: str, session: requests.Session, name: str | None = None, *,
+                 limit: int = PAGE_LIMIT, **options) -> None:
+        super().__init__(base_url, session, name, **options)
         self.limit = limit
-        self.max_pages = max_pages
-        self.pause = pause
 
     def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
         symbol = f"{market.base}{market.quote}"
@@ -90,7 +78,6 @@ class BinanceClient:
         params: dict[str, Any] = {"symbol": symbol, "interval": "1h", "endTime": end_ms, "limit": self.limit}
         if start is not None:
             params["startTime"] = to_ms(start)
-        body = get_json(self.session, self.base_url + KLINES_PATH, params,
-                        exchange=self.name, endpoint=f"{KLINES_PATH} {symbol}", timeout=self.timeout)
+        body = self.get(KLINES_PATH, params, endpoint=f"{KLINES_PATH} {symbol}")
         since_txt = f"startTime={start:%Y-%m-%dT%H:%MZ}" if start else "latest"
         return parse_klines(body, where=f"{self.name} {KLINES_PATH} {symbol} ({since_txt})")

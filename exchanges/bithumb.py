@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 
 from .base import HOUR, Candle, ExchangeError, Market, closed_since, make_candle, utc_from_ms, utc_hour_floor
-from .http import get_json
-from .upbit import MAX_PAGES, V1_PATH, V1_PAGE_SIZE, page_back, parse_v1_page, v1_market_code
+from .http import ApiClient
+from .upbit import V1_PATH, V1_PAGE_SIZE, page_back, parse_v1_page, v1_market_code
 
 KST = timedelta(hours=9)
 
@@ -47,30 +46,14 @@ def parse_public(body: Any, *, where: str) -> list[Candle]:
     return candles
 
 
-class BithumbClient:
+class BithumbClient(ApiClient):
     """Bithumb's public API. `pause` spaces v1 back-fill pages."""
 
-    def __init__(
-        self,
-        base_url: str,
-        session: requests.Session,
-        name: str = "bithumb",
-        *,
-        timeout: float | tuple[float, float] = (5, 20),
-        max_pages: int = MAX_PAGES,
-        pause: float = 0.1,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.name = name
-        self.timeout = timeout
-        self.max_pages = max_pages
-        self.pause = pause
+    default_name = "bithumb"
 
     def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
         path = public_path(market)
-        body = get_json(self.session, self.base_url + path, None,
-                        exchange=self.name, endpoint=path, timeout=self.timeout)
+        body = self.get(path, None)
         window = parse_public(body, where=f"{self.name} {path}")
         oldest = min((c.open_time for c in window), default=None)
         if since is None or (oldest is not None and oldest <= since + HOUR):
@@ -85,8 +68,7 @@ class BithumbClient:
         def fetch_page(to: datetime) -> list[Candle]:
             # Bithumb reads an offset-less `to` as KST; sending KST wall time avoids a 9-hour hole.
             params = {"market": code, "count": V1_PAGE_SIZE, "to": (to + KST).strftime("%Y-%m-%d %H:%M:%S")}
-            body = get_json(self.session, self.base_url + V1_PATH, params,
-                            exchange=self.name, endpoint=f"{V1_PATH} {code}", timeout=self.timeout)
+            body = self.get(V1_PATH, params, endpoint=f"{V1_PATH} {code}")
             return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']} KST)")
 
         return page_back(fetch_page, first_to=first_to, since=since, where=f"{self.name} {V1_PATH} {code}",

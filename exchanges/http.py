@@ -138,3 +138,27 @@ def _excerpt(text: str, limit: int = 80) -> str:
 
 def _one_line(value: Any) -> str:
     return " ".join(str(value).split())
+
+
+class ApiClient:
+    """What every exchange client holds: where the API is, the HTTP session, how long to wait, and
+    how far and how gently to page. Subclasses set `default_name` and `default_pause`."""
+
+    default_name = ""
+    default_pause = 0.1
+    max_pages_default = 1000
+
+    def __init__(self, base_url: str, session: requests.Session, name: str | None = None, *,
+                 timeout: float | tuple[float, float] = (5, 20), max_pages: int | None = None,
+                 pause: float | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.name = name or self.default_name
+        self.timeout = timeout
+        self.max_pages = self.max_pages_default if max_pages is None else max_pages
+        self.pause = self.default_pause if pause is None else pause
+
+    def get(self, path: str, params: dict | None, *, endpoint: str | None = None) -> Any:
+        """GET `path` as JSON, or ExchangeError naming this exchange and `endpoint` (default: the path)."""
+        return get_json(self.session, self.base_url + path, params, exchange=self.name,
+                        endpoint=endpoint or path, timeout=self.timeout)

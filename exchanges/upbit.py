@@ -9,10 +9,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import requests
 
 from .base import Candle, ExchangeError, Market, closed_since, make_candle, utc_hour_floor
-from .http import get_json
+from .http import ApiClient
 
 V1_PATH = "/v1/candles/minutes/60"
 V1_PAGE_SIZE = 200  # the API's maximum `count`
@@ -85,25 +84,10 @@ def page_back(
     raise ExchangeError(f"{where}: {max_pages} pages did not reach back to {since:%Y-%m-%dT%H:%MZ}")
 
 
-class UpbitClient:
+class UpbitClient(ApiClient):
     """Upbit's public quotation API. `pause` spaces back-fill pages under Upbit's per-second limit."""
 
-    def __init__(
-        self,
-        base_url: str,
-        session: requests.Session,
-        name: str = "upbit",
-        *,
-        timeout: float | tuple[float, float] = (5, 20),
-        max_pages: int = MAX_PAGES,
-        pause: float = 0.1,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-        self.name = name
-        self.timeout = timeout
-        self.max_pages = max_pages
-        self.pause = pause
+    default_name = "upbit"
 
     def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
         code = v1_market_code(market)
@@ -111,8 +95,7 @@ class UpbitClient:
         def fetch_page(to: datetime) -> list[Candle]:
             # `to` is exclusive; Upbit reads an explicit offset, so send UTC with "Z".
             params = {"market": code, "count": V1_PAGE_SIZE, "to": to.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            body = get_json(self.session, self.base_url + V1_PATH, params,
-                            exchange=self.name, endpoint=f"{V1_PATH} {code}", timeout=self.timeout)
+            body = self.get(V1_PATH, params, endpoint=f"{V1_PATH} {code}")
             return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']})")
 
         # Starting `to` at the current hour leaves out the open candle: every row fetched is usable.

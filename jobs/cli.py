@@ -4,8 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
