@@ -102,10 +102,10 @@ class DaemonProcess:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{self.log()[-3000:]}")
             time.sleep(every)
 
-    def terminate(self, timeout: float = 30) -> tuple[int, float]:
-        """SIGTERM; (exit status, seconds until exit)."""
+    def terminate(self, timeout: float = 30, sig: int = signal.SIGTERM) -> tuple[int, float]:
+        """SIGTERM (or Ctrl-C's SIGINT); (exit status, seconds until exit)."""
         started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         rc = self.proc.wait(timeout)
         self._log.close()
         return rc, time.monotonic() - started

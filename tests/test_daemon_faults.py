@@ -64,7 +64,11 @@ def test_daemon_survives_faults_and_catches_up(pg_url, start_daemon):
         assert scalar(engine, "SELECT count(*) FROM model_runs WHERE status = 'promoted'") == 1
         assert daemon.get("/healthz").status_code == 200
 
-        # The database goes away for a few runs, and an hour closes meanwhile.
+        # The database goes away in the middle of an ingest (its exchange request stalls for 0.9 s),
+        # stays away for a few runs, and an hour closes meanwhile.
+        requests_before = fake.count("/bithumb/")
+        fake.fail_next("timeout", path_contains="/bithumb/", delay=0.9)
+        daemon.wait_for(lambda: fake.count("/bithumb/") > requests_before, "an ingest in flight", every=0.02)
         set_database_open(db_name, False)
         try:
             newest = feed.release(1)
@@ -80,7 +84,10 @@ def test_daemon_survives_faults_and_catches_up(pg_url, start_daemon):
     assert rc == 0
     assert "Traceback" not in log
     db_failures = [line for line in log.splitlines() if "status=failed" in line and "database" in line]
-    assert db_failures, log[-3000:]
+    assert len(db_failures) >= 2, log[-3000:]
+    # The ingest cut off mid-run could not record its end; the next ingest marked it failed.
+    cut_off = query(engine, "SELECT message FROM job_runs WHERE job = 'ingest' AND message LIKE 'abandoned%'")
+    assert len(cut_off) == 1 and "lost the database" in cut_off[0].message
     assert all(len(line) < 600 for line in log.splitlines())
     # Nothing stored was lost: every hour served since the back-fill began is there once.
     stored = [as_utc(r[0]) for r in query(engine, "SELECT open_time FROM candles ORDER BY open_time")]

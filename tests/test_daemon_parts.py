@@ -1,12 +1,17 @@
-"""The daemon's pieces without a daemon: locks, the health rule, the model overrides setting."""
+"""The daemon's pieces without a daemon process: locks, the health rule, metrics, the scheduler
+listener, the model overrides setting."""
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 
 from exchanges.base import parse_market
+from jobs.bootstrap import bootstrap
+from jobs.daemon import CycleFailed, Daemon
 from jobs.health import DaemonState, Metrics
 from jobs.locks import DaemonRefused, LocalJobLocks, PgJobLocks, ProcessLock, lock_key
 from jobs.settings import SettingsError, load_settings
@@ -120,3 +125,20 @@ def test_model_overrides_setting_is_checked_at_start(monkeypatch):
         monkeypatch.setenv("FORECASTER_MODEL_OVERRIDES", bad)
         with pytest.raises(SettingsError, match=f"^FORECASTER_MODEL_OVERRIDES: .*{reason}"):
             load_settings()
+
+
+def test_scheduler_listener_logs_errors_and_misses_in_one_line(sqlite_url, caplog):
+    services = bootstrap(load_settings(database_url=sqlite_url, markets="bithumb:ETH-KRW"))
+    daemon = Daemon(services)
+    when = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    with caplog.at_level(logging.INFO, logger="forecaster.daemon"):
+        daemon._on_scheduler_event(JobExecutionEvent(EVENT_JOB_MISSED, "ingest:bithumb:ETH-KRW", "default", when))
+        daemon._on_scheduler_event(JobExecutionEvent(EVENT_JOB_ERROR, "ingest:bithumb:ETH-KRW", "default", when,
+                                                     exception=CycleFailed("already logged"), traceback="tb"))
+        daemon._on_scheduler_event(JobExecutionEvent(EVENT_JOB_ERROR, "retrain:bithumb:ETH-KRW", "default", when,
+                                                     exception=KeyError("bug\nsecond line"), traceback="tb"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines  # a fault the job already logged is not logged again
+    assert "ingest:bithumb:ETH-KRW missed its run of 2024-05-01T12:00:00Z" in lines[0]
+    assert lines[1].startswith("job retrain:bithumb:ETH-KRW failed unexpectedly: KeyError") and "\n" not in lines[1]
+    services.close()

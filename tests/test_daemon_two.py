@@ -2,6 +2,8 @@
 the same market, no row written twice, one model trained per market."""
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from db.engine import make_engine
@@ -34,7 +36,7 @@ def test_two_daemons_share_one_postgres(pg_url, start_daemon):
         for d in (a, b):
             health = d.get("/healthz")
             assert health.status_code == 200, health.text
-        rcs = [a.terminate()[0], b.terminate()[0]]
+        rcs = [a.terminate()[0], b.terminate(sig=signal.SIGINT)[0]]  # Ctrl-C stops it the same way
     assert rcs == [0, 0]
 
     assert overlapping_runs(engine) == []

@@ -1,0 +1,229 @@
+"""What the daemon's scheduled jobs do for one market: ingest then forecast, train then forecast.
+
+Each step (ingest, train, predict) runs under the lock of its job and market (jobs/locks.py):
+- with the lock, `running` rows of that job and market (and `training` model runs, for train) can
+  only be left over from a dead process or from a run that lost the database before it could
+  record its end, so they are marked failed first; then the job runs and records its own row;
+- without it (another worker runs it), the run is recorded as `skipped` and logged in one line.
+A fault is one log line (the job's own, or ours when the database could not even take its row) and
+a `failed` row where the database can be written; the cycle then raises CycleFailed, which the
+scheduler's listener knows is logged already. The next run retries.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+from db.job_runs import fail_stale_running, finish_job_run, start_job_run
+from db.model_runs import fail_stale_training
+from exchanges.base import Market
+from jobs.health import DaemonState, Metrics, MarketState
+from jobs.recording import one_line
+
+log = logging.getLogger("forecaster.daemon")
+PREDICT_LOCK_WAIT_SECONDS = 30.0  # a forecast another worker is writing is worth waiting for
+JOBS = ("ingest", "train", "predict")
+OK, FAILED, SKIPPED, STOPPED = "ok", "failed", "skipped", "stopped"
+NOTHING = object()  # what a step returns when it found nothing to do: no run, no metrics
+
+
+class CycleFailed(Exception):
+    """A step of a scheduled job failed; it was logged and recorded already."""
+
+
+class FailureLogged(logging.Filter):
+    """Notes, per thread, that `jobs.recording` logged a job failure, so it is not logged twice.
+    Attach it to the `forecaster.jobs` logger while the daemon runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self._local.seen = True
+        return True
+
+    def reset(self) -> None:
+        self._local.seen = False
+
+    @property
+    def seen(self) -> bool:
+        return getattr(self._local, "seen", False)
+
+
+def describe(exc: BaseException) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {one_line(exc.orig if getattr(exc, 'orig', None) is not None else exc)}"
+    return one_line(exc)
+
+
+def needs_forecast(st: MarketState) -> bool:
+    return (st.model is not None and st.newest_candle is not None
+            and (st.newest_origin is None or st.newest_origin < st.newest_candle))
+
+
+class MarketCycles:
+    """The cycles, and which of them run now (for the shutdown to wait on)."""
+
+    def __init__(self, services, locks, state: DaemonState, metrics: Metrics, stop: threading.Event,
+                 wake_training: Callable[[Market], None]) -> None:
+        self.services, self.settings = services, services.settings
+        self.locks, self.state, self.metrics, self.stop = locks, state, metrics, stop
+        self.wake_training = wake_training
+        self.failure_logged = FailureLogged()
+        self._running: set[str] = set()
+        self._cond = threading.Condition()
+        self._predict_mutex = threading.Lock()  # jobs.predict keeps its models in one shared cache
+
+    # ---- what runs now
+    @contextmanager
+    def _tracked(self, name: str):
+        with self._cond:
+            self._running.add(name)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._running.discard(name)
+                self._cond.notify_all()
+
+    def is_running(self, name: str) -> bool:
+        with self._cond:
+            return name in self._running
+
+    def wait_idle(self, deadline: float) -> list[str]:
+        """Wait until nothing runs or time.monotonic() reaches `deadline`; what still runs."""
+        with self._cond:
+            while self._running and (remaining := deadline - time.monotonic()) > 0:
+                self._cond.wait(remaining)
+            return sorted(self._running)
+
+    # ---- the cycles
+    def ingest_cycle(self, market: Market) -> None:
+        """Ingest, then forecast if the newest candle has no forecast yet; train if there is no model."""
+        from jobs.ingest import ingest_market
+        with self._tracked(f"ingest:{market}"):
+            failed = []
+            status, _ = self._step("ingest", market, lambda: ingest_market(
+                self.services.sessions, self.services.client(market.exchange), market,
+                backfill_days=self.settings.backfill_days))
+            if status == FAILED:
+                failed.append("ingest")
+            self.refresh(market)
+            st = self.state.snapshot()[market]
+            if st.model is None and st.newest_candle is not None:
+                self.wake_training(market)
+            elif needs_forecast(st):
+                status, _ = self._predict(market)
+                if status == FAILED:
+                    failed.append("predict")
+            if failed:
+                raise CycleFailed(f"{market}: {' and '.join(failed)} failed")
+
+    def retrain_cycle(self, market: Market, only_if_no_model: bool = False) -> None:
+        """Train; if the new model is promoted, forecast the newest origin with it."""
+        from jobs.train import model_config, train_market
+
+        def train():
+            if only_if_no_model:  # another worker may have trained one while this run waited
+                self.refresh(market)
+                if self.state.snapshot()[market].model is not None:
+                    return NOTHING
+            return train_market(self.services, market, train_hours=self.settings.train_hours, stop=self.stop,
+                                config=model_config(self.settings))
+
+        with self._tracked(f"train:{market}"):
+            self.refresh(market)
+            before = self.state.snapshot()[market].model
+            status, outcome = self._step("train", market, train)
+            if status == FAILED:
+                raise CycleFailed(f"{market}: train failed")
+            self.refresh(market)
+            after = self.state.snapshot()[market].model
+            if outcome is not None and after and (before is None or after["id"] != before["id"]):
+                status, _ = self._predict(market, force=True)
+                if status == FAILED:
+                    raise CycleFailed(f"{market}: predict failed")
+
+    def _predict(self, market: Market, *, force: bool = False):
+        from jobs.predict import predict_market
+
+        def run():
+            if not force:  # another worker may have written it while this run waited for the lock
+                self.refresh(market)
+                if not needs_forecast(self.state.snapshot()[market]):
+                    return NOTHING
+            with self._predict_mutex:
+                outcome = predict_market(self.services, market)
+            self.refresh(market)
+            return outcome
+        return self._step("predict", market, run, wait=PREDICT_LOCK_WAIT_SECONDS)
+
+    # ---- one step
+    def _step(self, job: str, market: Market, fn, *, wait: float = 0.0):
+        """Run one job for one market under its lock: (status, fn's result or None)."""
+        if self.stop.is_set():
+            return STOPPED, None
+        self.failure_logged.reset()
+        started = time.monotonic()
+        try:
+            with self.locks.hold(job, market, wait=wait) as held:
+                if not held:
+                    self._record_skipped(job, market)
+                    return SKIPPED, None
+                self.fail_stale(job, market, "abandoned: still running when the next run of this job began "
+                                             "(its process died or lost the database)")
+                result = fn()
+                if result is NOTHING:
+                    return OK, None
+        except Exception as exc:
+            self.metrics.job_done(job, market, FAILED, time.monotonic() - started)
+            if not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed
+                log.error("job=%s market=%s status=failed error=%s", job, market, describe(exc))
+            log.debug("job %s %s failed", job, market, exc_info=True)
+            return FAILED, None
+        self.metrics.job_done(job, market, OK, time.monotonic() - started)
+        return OK, result
+
+    def _record_skipped(self, job: str, market: Market) -> None:
+        self.metrics.job_done(job, market, SKIPPED, None)
+        message = "another worker holds this job's lock for this market"
+        log.info("job=%s market=%s status=skipped: %s", job, market, message)
+        try:
+            with self.services.sessions() as s, s.begin():
+                run_id = start_job_run(session=s, job=job, exchange=market.exchange, symbol=market.symbol)
+                finish_job_run(session=s, run_id=run_id, status=SKIPPED, rows=0, message=message)
+        except Exception as exc:
+            log.warning("could not record skipped %s of %s: %s", job, market, describe(exc))
+
+    def refresh(self, market: Market) -> None:
+        try:
+            self.state.refresh(self.services.sessions, market)
+        except Exception as exc:  # the database is down: /healthz reports the growing lag
+            log.debug("could not read the state of %s: %s", market, describe(exc))
+
+    # ---- what dead processes left behind
+    def sweep_stale(self, markets: list[Market]) -> None:
+        """At start, for every job and market whose lock we can take (a daemon on the same Postgres
+        holds the locks of what it runs), mark what is left `running` or `training` failed."""
+        for m in markets:
+            for job in JOBS:
+                with self.locks.hold(job, m) as held:
+                    if held:
+                        self.fail_stale(job, m, "abandoned: the process running it stopped (found at daemon start)")
+
+    def fail_stale(self, job: str, market: Market, message: str) -> None:
+        """Called with the job's lock held, so nothing of this job and market can be running."""
+        with self.services.sessions() as s, s.begin():
+            runs = fail_stale_running(session=s, job=job, exchange=market.exchange, symbol=market.symbol,
+                                      message=message)
+            models = fail_stale_training(session=s, exchange=market.exchange, symbol=market.symbol) \
+                if job == "train" else 0
+        if runs or models:
+            log.warning("%s %s: marked %d stale running job run(s) and %d training model run(s) failed",
+                        job, market, runs, models)
