@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", REPO.parent / "shared" / "data"))
-BINANCE_CSV = SHARED_DATA / "binance_ETHUSDT_1h_dev.csv"
-UPBIT_CSV = SHARED_DATA / "upbit_ETHKRW_1h_dev.csv"
+from tests.paths import BINANCE_CSV, REPO, SHARED_DATA, UPBIT_CSV  # noqa: F401 (re-exported to tests)
+
 PG_ADMIN_URL = os.environ.get("FORECASTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

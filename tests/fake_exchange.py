@@ -25,9 +25,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from exchanges.base import HOUR, Candle, Market, make_candle, parse_market
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-KRW_CSV = DATA_DIR / "upbit_ETHKRW_1h_dev.csv"  # real Upbit ETH/KRW; stands in for Bithumb too
-USDT_CSV = DATA_DIR / "binance_ETHUSDT_1h_dev.csv"
+from tests.paths import BINANCE_CSV as USDT_CSV
+from tests.paths import SHARED_DATA as DATA_DIR
+from tests.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
 KST = timedelta(hours=9)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect")
