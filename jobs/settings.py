@@ -105,8 +105,21 @@ class Settings(BaseSettings):
             raise ValueError(f"{v} is not a TCP port (0 turns the HTTP endpoint off)")
         return v
 
-    @field_validator("backfill_days", "train_hours", "keep_models", "ingest_delay_seconds",
-                     "misfire_grace_seconds")
+    @field_validator("ingest_delay_seconds")
+    @classmethod
+    def _delay(cls, v: int) -> int:
+        if not 0 <= v <= 59:
+            raise ValueError(f"{v} is outside 0..59 seconds")
+        return v
+
+    @field_validator("http_timeout_seconds", "healthz_max_lag_hours")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if not v > 0:
+            raise ValueError(f"{v} is not a positive number")
+        return v
+
+    @field_validator("backfill_days", "train_hours", "keep_models", "misfire_grace_seconds")
     @classmethod
     def _non_negative(cls, v: int) -> int:
         if v < 0:

@@ -18,6 +18,8 @@ from tests.cli import run_cli
     ("FORECASTER_HTTP_PORT", "70000", "not a TCP port"),
     ("FORECASTER_DATABASE_URL", "mysql://u:hunter2@h/db", "unsupported database"),
     ("FORECASTER_LOG_LEVEL", "LOUD", "not one of"),
+    ("FORECASTER_INGEST_DELAY_SECONDS", "90", "outside 0..59"),
+    ("FORECASTER_HTTP_TIMEOUT_SECONDS", "0", "not a positive number"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, variable, value, words):
     monkeypatch.setenv(variable, value)
