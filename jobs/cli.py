@@ -38,6 +38,7 @@ def command(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from jobs.logs import configure_logging
+        from jobs.recording import describe_error
         from jobs.settings import SettingsError, load_settings
         try:
             settings = load_settings()
@@ -53,7 +54,7 @@ def command(fn):
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
         except _expected_errors() as e:
-            typer.echo(f"error: {_describe(e)}", err=True)
+            typer.echo(f"error: {describe_error(e)}", err=True)
             log.debug("details", exc_info=True)
             raise typer.Exit(1)
     # Typer reads the signature: show it the command's options without the injected settings.
@@ -61,16 +62,6 @@ def command(fn):
     signature = inspect.signature(fn)
     wrapper.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
     return wrapper
-
-
-def _describe(e: BaseException) -> str:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from jobs.recording import one_line
-    if isinstance(e, SQLAlchemyError):
-        orig = getattr(e, "orig", None)
-        return f"database: {one_line(orig) if orig is not None else one_line(e)}"
-    return one_line(e)
 
 
 def _markets(settings, market: Optional[list[str]]):
@@ -107,6 +98,7 @@ def ingest(settings, market: Optional[list[str]] = MarketOpt,
                                                        help="on an empty store, days to back-fill (default 180)")):
     """One ingestion pass now: new closed candles since the last stored one."""
     from jobs.ingest import ingest_market
+    from jobs.recording import describe_error
     services = _services(settings)
     failed = []
     try:
@@ -117,7 +109,7 @@ def ingest(settings, market: Optional[list[str]] = MarketOpt,
                 typer.echo(f"{m}: {r.new_rows} new candles, newest {r.newest:%Y-%m-%dT%H:%M}Z" if r.newest
                            else f"{m}: no candles")
             except _expected_errors() as e:
-                failed.append(f"{m}: {_describe(e)}")
+                failed.append(f"{m}: {describe_error(e)}")
     finally:
         services.close()
     if failed:

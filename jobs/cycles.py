@@ -21,7 +21,7 @@ from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training
 from exchanges.base import Market
 from jobs.health import DaemonState, Metrics, MarketState
-from jobs.recording import one_line
+from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
 PREDICT_LOCK_WAIT_SECONDS = 30.0  # a forecast another worker is writing is worth waiting for
@@ -53,13 +53,6 @@ class FailureLogged(logging.Filter):
     @property
     def seen(self) -> bool:
         return getattr(self._local, "seen", False)
-
-
-def describe(exc: BaseException) -> str:
-    from sqlalchemy.exc import SQLAlchemyError
-    if isinstance(exc, SQLAlchemyError):
-        return f"database: {one_line(exc.orig if getattr(exc, 'orig', None) is not None else exc)}"
-    return one_line(exc)
 
 
 def needs_forecast(st: MarketState) -> bool:
@@ -184,7 +177,7 @@ class MarketCycles:
         except Exception as exc:
             self.metrics.job_done(job, market, FAILED, time.monotonic() - started)
             if not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed
-                log.error("job=%s market=%s status=failed error=%s", job, market, describe(exc))
+                log.error("job=%s market=%s status=failed error=%s", job, market, describe_error(exc))
             log.debug("job %s %s failed", job, market, exc_info=True)
             return FAILED, None
         self.metrics.job_done(job, market, OK, time.monotonic() - started)
@@ -199,13 +192,13 @@ class MarketCycles:
                 run_id = start_job_run(session=s, job=job, exchange=market.exchange, symbol=market.symbol)
                 finish_job_run(session=s, run_id=run_id, status=SKIPPED, rows=0, message=message)
         except Exception as exc:
-            log.warning("could not record skipped %s of %s: %s", job, market, describe(exc))
+            log.warning("could not record skipped %s of %s: %s", job, market, describe_error(exc))
 
     def refresh(self, market: Market) -> None:
         try:
             self.state.refresh(self.services.sessions, market)
         except Exception as exc:  # the database is down: /healthz reports the growing lag
-            log.debug("could not read the state of %s: %s", market, describe(exc))
+            log.debug("could not read the state of %s: %s", market, describe_error(exc))
 
     # ---- what dead processes left behind
     def sweep_stale(self, markets: list[Market]) -> None:

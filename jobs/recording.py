@@ -27,6 +27,15 @@ def one_line(exc: BaseException) -> str:
     return text[:500]
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for a log, a `job_runs.message` or the CLI; database errors say so and show the
+    driver's own message rather than SQLAlchemy's wrapper (which repeats the SQL)."""
+    from sqlalchemy.exc import SQLAlchemyError
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {one_line(exc.orig if getattr(exc, 'orig', None) is not None else exc)}"
+    return one_line(exc)
+
+
 @contextmanager
 def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     """Record a job run: `running` now, then ok/skipped/failed in a separate transaction, so a job
@@ -39,7 +48,7 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     try:
         yield record
     except BaseException as exc:
-        message = one_line(exc)
+        message = describe_error(exc)
         seconds = time.monotonic() - started
         _finish(sessions, record.run_id, "failed", record.rows, message)
         log.error("job=%s market=%s status=failed seconds=%.2f error=%s", job, market or "-", seconds, message)
