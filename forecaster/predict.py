@@ -27,6 +27,8 @@ class Forecaster:
         self.shrink = np.asarray(stats["shrink"], dtype=np.float64)
         self.k_lo = np.asarray(stats["k_lo"], dtype=np.float64)
         self.k_up = np.asarray(stats["k_up"], dtype=np.float64)
+        # intraday volatility factors; models saved before them have none (all ones = sqrt(h))
+        self.season = np.asarray(stats.get("season") or np.ones(24), dtype=np.float64)
 
     @classmethod
     def load(cls, weights: bytes, device: torch.device | str = "cpu") -> "Forecaster":
@@ -57,7 +59,9 @@ class Forecaster:
         with torch.inference_mode():
             z = self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
         lower, center, upper = calibrate.apply(z.astype(np.float64), self.shrink, self.k_lo, self.k_up)
-        return scaling.inverse_targets(np.stack([lower, center, upper], axis=-1), sigma)
+        units = scaling.horizon_units(s.times.hour.to_numpy()[origins], self.config.horizon,
+                                      self.season)
+        return scaling.inverse_targets(np.stack([lower, center, upper], axis=-1), sigma, units)
 
     def forecast_many(self, frame: pd.DataFrame, origins) -> pd.DataFrame:
         """Forecasts from several origins at once (each sees only rows <= itself): columns

@@ -44,17 +44,20 @@ class _Samples:
     ret: np.ndarray  # (n, H) log-returns from the origin
     sigma: np.ndarray  # (n,)
     close: np.ndarray  # (n,) close at the origin
+    units: np.ndarray  # (n, H) seasonal horizon units (scaling.horizon_units)
 
 
-def _samples(s: windows.Series, origins: np.ndarray, cfg: ModelConfig, sigma_train: float):
+def _samples(s: windows.Series, origins: np.ndarray, cfg: ModelConfig, sigma_train: float,
+             season: np.ndarray):
     x, sigma = windows.inputs(s, origins, cfg.lookback, sigma_train)
     ret = windows.log_returns_ahead(s, origins, cfg.horizon)
-    z = scaling.scale_targets(ret, sigma).astype(np.float32)
-    return _Samples(x, z, ret, sigma, np.exp(s.log_close[origins]))
+    units = scaling.horizon_units(s.times.hour.to_numpy()[origins], cfg.horizon, season)
+    z = scaling.scale_targets(ret, sigma, units).astype(np.float32)
+    return _Samples(x, z, ret, sigma, np.exp(s.log_close[origins]), units)
 
 
 def _split(frame: pd.DataFrame, cfg: ModelConfig):
-    """Hourly grid of the span -> (series, train samples, val samples, sigma_train)."""
+    """Hourly grid of the span -> (train samples, val samples, sigma_train, season)."""
     s = windows.series_from_grid(hourly_grid(frame))
     origins = windows.complete_origins(s, cfg.lookback, cfg.horizon, with_targets=True)
     split = len(s.log_close) - 1 - cfg.val_hours  # grid index of the split hour
@@ -68,7 +71,11 @@ def _split(frame: pd.DataFrame, cfg: ModelConfig):
             f"(about {need}+ gap-free hours for lookback={cfg.lookback}, "
             f"horizon={cfg.horizon}, val_hours={cfg.val_hours})")
     sigma_train = scaling.span_sigma(s.returns[: split + 1])
-    return _samples(s, train_o, cfg, sigma_train), _samples(s, val_o, cfg, sigma_train), sigma_train
+    # intraday factors from the whole span (all <= its last candle): the validation half is the
+    # most recent and the pattern drifts; 24 shrunk factors from 4320 h hardly overfit it
+    season = scaling.seasonal_factors(s.returns, s.times.hour.to_numpy())
+    return (_samples(s, train_o, cfg, sigma_train, season),
+            _samples(s, val_o, cfg, sigma_train, season), sigma_train, season)
 
 
 def _seed(seed: int) -> torch.Generator:
@@ -139,7 +146,7 @@ def _fit(model, tr: _Samples, va: _Samples, cfg, device, gen, stop, progress) ->
 
 def _calibration(z: np.ndarray, va: _Samples, cfg: ModelConfig) -> dict:
     """Shrinkage and conformal factors from validation predictions z (n, H, 3)."""
-    scale = scaling.target_scale(va.sigma, cfg.horizon)
+    scale = scaling.target_scale(va.sigma, cfg.horizon, va.units)
     shrink = calibrate.choose_shrink(z[..., 1] * scale, va.ret, cfg.shrink_grid)
     center = shrink[None, :] * z[..., 1]
     k_lo, k_up = calibrate.conformal_factors(center, z[..., 1] - z[..., 0],
@@ -152,7 +159,7 @@ def _val_metrics(z: np.ndarray, va: _Samples, cal: dict) -> dict:
     is in-sample for the calibration, so about 0.8 by construction)."""
     shrink, k_lo, k_up = (np.asarray(cal[k]) for k in ("shrink", "k_lo", "k_up"))
     lower, center, upper = calibrate.apply(z, shrink, k_lo, k_up)
-    scale = scaling.target_scale(va.sigma, z.shape[1])
+    scale = scaling.target_scale(va.sigma, z.shape[1], va.units)
     truth = va.close[:, None] * np.exp(va.ret)
     mae = np.abs(va.close[:, None] * np.exp(center * scale) - truth).mean()
     raw = np.abs(va.close[:, None] * np.exp(z[..., 1] * scale) - truth).mean()
@@ -170,7 +177,7 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
     started = time.perf_counter()
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     frame = candles_frame(frame)
-    tr, va, sigma_train = _split(frame, config)
+    tr, va, sigma_train, season = _split(frame, config)
     gen = _seed(config.seed)
     model = QuantileLSTM(windows.N_FEATURES, config.hidden_size, config.num_layers,
                          config.dropout, config.horizon, config.patch).to(device)
@@ -181,7 +188,8 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
     metrics.update(
         n_train=int(len(tr.x)), n_val=int(len(va.x)), epochs=int(epochs), device=str(device),
         train_seconds=round(time.perf_counter() - started, 3), shrink=cal["shrink"])
-    meta = {"config": config.to_dict(), "stats": {"sigma_train": sigma_train, **cal},
+    stats = {"sigma_train": sigma_train, "season": season.tolist(), **cal}
+    meta = {"config": config.to_dict(), "stats": stats,
             "metrics": metrics, "n_features": windows.N_FEATURES,
             "train_start": frame.index[0].isoformat(), "train_end": frame.index[-1].isoformat()}
     weights = serialize.dump(model.state_dict(), meta)

@@ -129,3 +129,30 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="FORECASTER_DEVICE"):
             resolve_device("cuda:0")
+
+
+def test_seasonal_factors_come_from_the_training_span_only(trained, frame):
+    from forecaster import scaling, windows
+    from forecaster.frames import hourly_grid
+
+    season = np.asarray(read_metadata(trained.weights)["stats"]["season"])
+    s = windows.series_from_grid(hourly_grid(frame))
+    expected = scaling.seasonal_factors(s.returns, s.times.hour.to_numpy())
+    np.testing.assert_allclose(season, expected)
+    assert season.shape == (24,) and np.isclose(np.mean(season ** 2), 1.0)
+    assert not np.allclose(season, 1.0)  # real candles: volatility differs by hour
+
+
+def test_model_saved_without_seasonal_factors_still_loads(trained, frame):
+    state, meta = serialize.load(trained.weights)
+    del meta["stats"]["season"]
+    old = Forecaster.load(serialize.dump(state, meta))
+    assert np.array_equal(old.season, np.ones(24))
+    a = old.forecast(frame)
+    assert (a["yhat_lower"] <= a["yhat"]).all() and (a["yhat"] <= a["yhat_upper"]).all()
+    # all-ones factors are the former sigma * sqrt(h) scale
+    from forecaster import scaling
+    units = scaling.horizon_units(np.array([5, 23]), 6, np.ones(24))
+    np.testing.assert_allclose(units, np.sqrt(np.arange(1, 7))[None, :].repeat(2, 0))
+    new = Forecaster.load(trained.weights).forecast(frame)
+    assert not np.allclose(a["yhat_upper"], new["yhat_upper"])
