@@ -7,11 +7,15 @@ horizon) so that 10% of validation actuals fall below it and 10% above it.
 """
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
+
+FAMILY_ALPHA = 0.05  # chance, over all horizons together, of keeping a median without real skill
 
 
 def choose_shrink(median: np.ndarray, actual: np.ndarray, steps: int, block: int = 24,
-                  z: float = 2.0) -> np.ndarray:
+                  z: float | None = None) -> np.ndarray:
     """Per-horizon factor s in {0, 1/steps, ..., 1} for the median, chosen on validation.
 
     median, actual: (n, H) log-returns from the origin of consecutive hourly origins (errors
@@ -20,7 +24,12 @@ def choose_shrink(median: np.ndarray, actual: np.ndarray, steps: int, block: int
     loss difference + ``z`` standard errors < 0, with standard errors from means over blocks of
     ``block`` origins (neighbouring origins share most of their targets). Otherwise s = 0 (the
     naive forecast): a median without demonstrated skill only adds noise. -> (H,)
+
+    H horizons are H tests: by default ``z`` is Bonferroni's one-sided bound for a family-wise
+    error of FAMILY_ALPHA (2.86 for H = 24), so that chance alone rarely lets one horizon through.
     """
+    if z is None:
+        z = NormalDist().inv_cdf(1 - FAMILY_ALPHA / median.shape[1])
     grid = np.linspace(0.0, 1.0, steps + 1)  # (S,)
     truth = np.exp(actual)  # (n, H)
     loss = np.abs(np.exp(grid[:, None, None] * median[None]) - truth[None])  # (S, n, H)
