@@ -14,6 +14,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Third-party chatter stays at WARNING unless we debug.
-    for noisy in ("apscheduler", "urllib3", "alembic", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # Third-party chatter stays at WARNING unless we debug; urllib3's retry warnings (one per retry)
+    # at ERROR, since the job's own line already says "after N tries".
+    for noisy, quiet in (("apscheduler", logging.WARNING), ("urllib3", logging.ERROR), ("alembic", logging.WARNING),
+                         ("matplotlib", logging.WARNING), ("PIL", logging.WARNING)):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else quiet)
