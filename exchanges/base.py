@@ -114,6 +114,26 @@ def utc_from_ms(ms) -> datetime:
     return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(ms))
 
 
+def candles_from_ms_rows(rows: list, *, where: str, layout: str) -> list[Candle]:
+    """Candles from array rows `[open_ms, v1, v2, v3, v4, v5, ...]` whose five values follow
+    `layout`, a word naming each column: "ohlcv" (Binance) or "ochlv" (Bithumb, close before high).
+    Any bad row raises, naming it."""
+    index = {name: 1 + layout.index(name) for name in "ohlcv"}
+    candles = []
+    for i, row in enumerate(rows):
+        at = f"{where} row {i}"
+        if not isinstance(row, list) or len(row) < 6:
+            columns = ", ".join({"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}[c] for c in layout)
+            raise ExchangeError(f"{at}: expected [open_ms, {columns}, ...], got {row!r}")
+        try:
+            open_time = utc_from_ms(row[0])
+        except (TypeError, ValueError, OverflowError):
+            raise ExchangeError(f"{at}: open time {row[0]!r} is not epoch milliseconds") from None
+        o, h, lo, c, v = (row[index[name]] for name in "ohlcv")
+        candles.append(make_candle(open_time, o, h, lo, c, v, where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})"))
+    return candles
+
+
 def closed_since(candles: list[Candle], since: datetime | None, now: datetime) -> list[Candle]:
     """The ExchangeClient result: closed candles after `since`, oldest first, one per open_time.
 

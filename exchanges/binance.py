@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from .base import HOUR, Candle, ExchangeError, Market, closed_since, make_candle, utc_from_ms, utc_hour_floor
+from .base import HOUR, Candle, ExchangeError, Market, candles_from_ms_rows, closed_since, utc_hour_floor
 from .http import ApiClient
 
 KLINES_PATH = "/api/v3/klines"
@@ -26,17 +26,7 @@ def parse_klines(body: Any, *, where: str) -> list[Candle]:
     """Parse one klines page; any bad row raises, naming it."""
     if not isinstance(body, list):
         raise ExchangeError(f"{where}: expected a JSON list of klines, got {type(body).__name__}")
-    candles = []
-    for i, row in enumerate(body):
-        at = f"{where} row {i}"
-        if not isinstance(row, list) or len(row) < 6:
-            raise ExchangeError(f"{at}: expected [open_ms, open, high, low, close, volume, ...], got {row!r}")
-        try:
-            open_time = utc_from_ms(row[0])
-        except (TypeError, ValueError, OverflowError):
-            raise ExchangeError(f"{at}: open time {row[0]!r} is not epoch milliseconds") from None
-        candles.append(make_candle(open_time, *row[1:6], where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})"))
-    return candles
+    return candles_from_ms_rows(body, where=where, layout="ohlcv")
 
 
 class BinanceClient(ApiClient):

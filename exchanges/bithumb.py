@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 
-from .base import HOUR, Candle, ExchangeError, Market, closed_since, make_candle, utc_from_ms, utc_hour_floor
+from .base import HOUR, Candle, ExchangeError, Market, candles_from_ms_rows, closed_since, utc_hour_floor
 from .http import ApiClient
 from .upbit import V1_PATH, V1_PAGE_SIZE, page_back, parse_v1_page, v1_market_code
 
@@ -31,19 +31,8 @@ def parse_public(body: Any, *, where: str) -> list[Candle]:
     rows = body.get("data")
     if not isinstance(rows, list):
         raise ExchangeError(f"{where}: `data` is {type(rows).__name__}, expected a list of rows")
-    candles = []
-    for i, row in enumerate(rows):
-        at = f"{where} row {i}"
-        if not isinstance(row, list) or len(row) < 6:
-            raise ExchangeError(f"{at}: expected [ms, open, close, high, low, volume], got {row!r}")
-        try:
-            open_time = utc_from_ms(row[0])
-        except (TypeError, ValueError, OverflowError):
-            raise ExchangeError(f"{at}: time {row[0]!r} is not epoch milliseconds") from None
-        _, open_, close, high, low, volume = row[:6]
-        candles.append(make_candle(open_time, open_, high, low, close, volume,
-                                   where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})"))
-    return candles
+    # Bithumb's order is open, CLOSE, HIGH, LOW: reading it as OHLC stores the high as the close.
+    return candles_from_ms_rows(rows, where=where, layout="ochlv")
 
 
 class BithumbClient(ApiClient):
