@@ -1,9 +1,13 @@
-"""Choices made on the validation slice only: median shrinkage and conformal band widths.
+"""Choices made on the validation slice only: median shrinkage, conformal band widths, and which
+band to serve at each horizon.
 
 Direction is close to unpredictable at these horizons, so a raw median adds noise. Per horizon
 we pick ``shrink`` in [0, 1] (0 = the naive forecast) minimising the MAE of the price on the
-validation slice, and keep it only where that gain is statistically clear. The band is then recalibrated (split-conformal, one factor per side and
-horizon) so that 10% of validation actuals fall below it and 10% above it.
+validation slice, and keep it only where that gain is statistically clear. The LSTM's band is
+then recalibrated (split-conformal, one factor per side and horizon) so that 10% of validation
+actuals fall below it and 10% above it. Finally every candidate band (the LSTM's, the
+volatility model's, the model-free yardsticks) is scored out of sample on the same validation
+origins, and each horizon serves the one with the lowest interval score (``choose_sources``).
 """
 from __future__ import annotations
 
@@ -75,3 +79,56 @@ def apply(z: np.ndarray, shrink: np.ndarray, k_lo: np.ndarray, k_up: np.ndarray)
     lower, med, upper = z[..., 0], z[..., 1], z[..., 2]
     center = shrink[None, :] * med
     return center - k_lo[None, :] * (med - lower), center, center + k_up[None, :] * (upper - med)
+
+
+ALPHA = 0.2  # the band is the central 1 - ALPHA = 80%
+
+
+def relative_interval_score(band: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Interval score of bands in units of the origin's close: band (n, H, 2) and actual (n, H)
+    are log returns from the origin; a price band is the close times exp(band). -> (n, H)"""
+    lo, up, y = np.exp(band[..., 0]), np.exp(band[..., 1]), np.exp(actual)
+    return (up - lo) + (2 / ALPHA) * (np.maximum(lo - y, 0) + np.maximum(y - up, 0))
+
+
+def cross_fitted(center: np.ndarray, gap_lo: np.ndarray, gap_up: np.ndarray,
+                 actual: np.ndarray) -> np.ndarray:
+    """The conformal band scored honestly on its own calibration slice: factors from the first
+    half of the origins applied to the second half and vice versa (a band calibrated on the very
+    origins it is scored on looks better than it is). Arguments as ``conformal_factors``, rows in
+    time order. -> (n, H, 2) lower and upper."""
+    n = len(center)
+    halves = (slice(0, n // 2), slice(n // 2, n))
+    out = np.empty(center.shape + (2,))
+    for fit, use in (halves, halves[::-1]):
+        k_lo, k_up = conformal_factors(center[fit], gap_lo[fit], gap_up[fit], actual[fit])
+        out[use, :, 0] = center[use] - k_lo * gap_lo[use]
+        out[use, :, 1] = center[use] + k_up * gap_up[use]
+    return out
+
+
+def usable_rows(candidates: dict[str, np.ndarray], actual: np.ndarray) -> np.ndarray:
+    """(n, H) True where the truth and every candidate band exist: bands are compared on the
+    same origins only (a yardstick has no band before its window of history is there)."""
+    ok = np.isfinite(actual)
+    for band in candidates.values():
+        ok &= np.isfinite(band).all(axis=-1)
+    return ok
+
+
+def choose_sources(candidates: dict[str, np.ndarray], actual: np.ndarray,
+                   close: np.ndarray) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Per horizon, the candidate band with the lowest mean interval score on the validation
+    origins (ties go to the first listed). candidates: name -> (n, H, 2) log-return bands scored
+    out of sample; actual: (n, H) log returns; close: (n,) the origins' closes (scores are in the
+    quote currency, as a backtest reports them). Only rows of ``usable_rows`` count.
+    -> (source per horizon, {name: (H,) mean interval score})"""
+    names = list(candidates)
+    ok = usable_rows(candidates, actual)
+    truth = np.where(ok, actual, 0.0)
+    scores = {}
+    for name in names:
+        s = relative_interval_score(np.where(ok[..., None], candidates[name], 0.0), truth) * close[:, None]
+        scores[name] = np.where(ok, s, 0.0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+    table = np.stack([scores[n] for n in names])  # (K, H)
+    return [names[i] for i in np.argmin(table, axis=0)], scores

@@ -8,3 +8,8 @@ class NotEnoughHistory(ValueError):
 
 class TrainingCancelled(RuntimeError):
     """Training was asked to stop (the ``stop`` event was set); no model is returned."""
+
+
+class OutdatedModel(ValueError):
+    """Stored weights of an older release's model, which this release cannot forecast with: the
+    market needs a new training (the daemon does it at once)."""

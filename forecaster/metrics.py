@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .frames import hourly_grid
 
 
 def mae(y_pred, y_true) -> float:
@@ -28,22 +27,6 @@ def interval_score(lower, upper, y, alpha: float = 0.2) -> float:
     return float(np.mean(score))
 
 
-def empirical_band(frame_train: pd.DataFrame, origin_close, horizons, q=(0.1, 0.9)):
-    """The plain band: origin close times the q-quantiles of past h-hour returns (pairs of
-    existing candles h hours apart) in ``frame_train``. -> (lower, upper), each (n, len(h))."""
-    close = hourly_grid(frame_train)["close"].to_numpy()
-    logc = np.log(close)
-    lo, hi = [], []
-    for h in horizons:
-        r = logc[h:] - logc[:-h]
-        r = r[np.isfinite(r)]
-        a, b = np.quantile(r, q) if r.size else (np.nan, np.nan)
-        lo.append(a)
-        hi.append(b)
-    base = np.atleast_1d(np.asarray(origin_close, float))[:, None]
-    return base * np.exp(np.asarray(lo))[None, :], base * np.exp(np.asarray(hi))[None, :]
-
-
 def attach_actuals(pred: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Forecast rows (origin_time, target_time, ...) with ``actual`` (the target's close) and
     ``naive`` (the origin's close); rows whose target candle is missing are dropped."""
@@ -54,25 +37,58 @@ def attach_actuals(pred: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out[out["actual"].notna()].reset_index(drop=True)
 
 
+YARDSTICK_NAMES = ("empirical", "ewma", "fhs")  # forecaster.bands.YARDSTICKS, without importing it
+
+
 def summary(scored: pd.DataFrame) -> dict:
-    """Overall figures of scored rows (see attach_actuals)."""
+    """Overall figures of scored rows (see attach_actuals); with the yardsticks' columns
+    (``<name>_lower``/``<name>_upper``), their interval score and coverage too."""
     y = scored["actual"]
     res = {"n": int(len(scored)),
            "mae": mae(scored["yhat"], y), "naive_mae": mae(scored["naive"], y),
            "coverage": coverage(scored["yhat_lower"], scored["yhat_upper"], y),
            "interval_score": interval_score(scored["yhat_lower"], scored["yhat_upper"], y)}
     res["rmae"] = res["mae"] / res["naive_mae"] if res["naive_mae"] else float("nan")
-    if "emp_lower" in scored:
-        res["empirical_interval_score"] = interval_score(scored["emp_lower"], scored["emp_upper"], y)
-        res["empirical_coverage"] = coverage(scored["emp_lower"], scored["emp_upper"], y)
+    for name in YARDSTICK_NAMES:
+        if f"{name}_lower" in scored:
+            lo, up = scored[f"{name}_lower"], scored[f"{name}_upper"]
+            res[f"{name}_interval_score"] = interval_score(lo, up, y)
+            res[f"{name}_coverage"] = coverage(lo, up, y)
+    free = [res[f"{n}_interval_score"] for n in YARDSTICK_NAMES if f"{n}_interval_score" in res]
+    if free:
+        res["best_free_interval_score"] = min(free)
     return res
 
 
 def per_horizon_table(scored: pd.DataFrame) -> pd.DataFrame:
-    """One row per horizon: horizon, n, mae, naive_mae, rmae, coverage, interval_score and,
-    when the scored rows carry emp_lower/emp_upper, empirical_interval_score too."""
-    rows = [{"horizon": int(h), **summary(g)} for h, g in scored.groupby("horizon")]
-    cols = ["horizon", "n", "mae", "naive_mae", "rmae", "coverage", "interval_score",
-            "empirical_interval_score", "empirical_coverage"]
-    table = pd.DataFrame(rows)
-    return table[[c for c in cols if c in table.columns]]
+    """One row per horizon: horizon, n, mae, naive_mae, rmae, coverage, interval_score and, when
+    the scored rows carry the yardsticks' bands, each one's interval score and coverage and the
+    best of them."""
+    return pd.DataFrame([{"horizon": int(h), **summary(g)} for h, g in scored.groupby("horizon")])
+
+
+def _row_scores(scored: pd.DataFrame, lower: str, upper: str, alpha: float = 0.2) -> np.ndarray:
+    lo, up, y = (scored[c].to_numpy(float) for c in (lower, upper, "actual"))
+    return (up - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - up, 0))
+
+
+def bootstrap_ratio(scored: pd.DataFrame, reference: str = "empirical", *, resamples: int = 2000,
+                    level: float = 0.9, seed: int = 0) -> dict:
+    """The mean over horizons of interval score ratios (model / ``reference`` band), with a
+    block-bootstrap interval: neighbouring origins share most of their targets, so whole days
+    of origins are resampled, not single hours. -> {"ratio", "low", "high", "days"}"""
+    if f"{reference}_lower" not in scored or scored.empty:
+        return {}
+    day = pd.DatetimeIndex(scored["origin_time"]).floor("D")
+    frame = pd.DataFrame({"day": day, "horizon": scored["horizon"].to_numpy(),
+                          "model": _row_scores(scored, "yhat_lower", "yhat_upper"),
+                          "ref": _row_scores(scored, f"{reference}_lower", f"{reference}_upper")})
+    sums = frame.groupby(["day", "horizon"])[["model", "ref"]].sum().unstack("horizon", fill_value=0.0)
+    model, ref = sums["model"].to_numpy(), sums["ref"].to_numpy()  # (days, H)
+    point = float(np.mean(model.sum(0) / ref.sum(0)))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(model), size=(resamples, len(model)))
+    ratios = (model[idx].sum(axis=1) / ref[idx].sum(axis=1)).mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return {"ratio": point, "low": float(low), "high": float(high), "days": int(len(model))}

@@ -32,10 +32,18 @@ class QuantileLSTM(nn.Module):
                             dropout=dropout if num_layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, horizon * len(QUANTILES))
-        with torch.no_grad():  # start near a median of 0 and a band of about +-1.3 sigma
+        with torch.no_grad():  # start near a median of 0 and a band of about +-1.3 units
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
             self.head.bias[horizon:].fill_(1.0)
+
+    def start_from(self, lower: torch.Tensor, upper: torch.Tensor) -> None:
+        """Start training from a known band: quantile offsets ``lower`` < 0 < ``upper`` (H,) in
+        target units (the volatility model's band), so the LSTM learns corrections to it."""
+        with torch.no_grad():
+            h = self.horizon
+            self.head.bias[h:2 * h] = _softplus_inverse(-lower.clamp(max=-1e-3))
+            self.head.bias[2 * h:] = _softplus_inverse(upper.clamp(min=1e-3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, L, input_size) -> (B, horizon, 3) quantiles 0.1, 0.5, 0.9."""
@@ -48,6 +56,10 @@ class QuantileLSTM(nn.Module):
         lower = med - F.softplus(lo)  # (B, horizon)
         upper = med + F.softplus(hi)  # (B, horizon)
         return torch.stack([lower, med, upper], dim=-1)  # (B, horizon, 3)
+
+
+def _softplus_inverse(y: torch.Tensor) -> torch.Tensor:
+    return y + torch.log(-torch.expm1(-y))
 
 
 def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

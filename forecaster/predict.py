@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import calibrate, scaling, serialize, windows
+from . import bands, calibrate, serialize, windows
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import NotEnoughHistory
 from .frames import HOUR, candles_frame, hourly_grid, to_utc
 from .model import QuantileLSTM
+from .volatility import FEATURE_HOURS, VolatilityModel
 
 FORECAST_COLUMNS = ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"]
 
@@ -23,16 +24,16 @@ class Forecaster:
     def __init__(self, model: QuantileLSTM, config: ModelConfig, stats: dict, meta: dict,
                  device: torch.device):
         self.model, self.config, self.device, self.meta = model.eval(), config, device, meta
-        self.sigma_train = float(stats["sigma_train"])
         self.shrink = np.asarray(stats["shrink"], dtype=np.float64)
         self.k_lo = np.asarray(stats["k_lo"], dtype=np.float64)
         self.k_up = np.asarray(stats["k_up"], dtype=np.float64)
-        # intraday volatility factors; models saved before them have none (all ones = sqrt(h))
-        self.season = np.asarray(stats.get("season") or np.ones(24), dtype=np.float64)
+        self.vol = VolatilityModel.from_dict(stats["volatility"])
+        self.sources: list[str] = list(stats["sources"])
 
     @classmethod
     def load(cls, weights: bytes, device: torch.device | str = "cpu") -> "Forecaster":
-        """Rebuild from ``TrainResult.weights`` (no pickle); works on CPU whatever trained it."""
+        """Rebuild from ``TrainResult.weights`` (no pickle); works on CPU whatever trained it.
+        Raises OutdatedModel for an older release's model."""
         device = device if isinstance(device, torch.device) else resolve_device(device)
         state, meta = serialize.load(weights)
         config = ModelConfig.from_dict(meta["config"])
@@ -45,6 +46,15 @@ class Forecaster:
     def metrics(self) -> dict:
         return dict(self.meta.get("metrics", {}))
 
+    @property
+    def history_hours(self) -> int:
+        """Hours of candles up to the origin a forecast reads: the lookback, the volatility
+        model's month of features, and the yardsticks' window when one of them is served."""
+        need = max(self.config.lookback, max(FEATURE_HOURS))
+        if set(self.sources) & set(bands.YARDSTICKS):
+            need = max(need, bands.WINDOW_HOURS)
+        return need + 1
+
     def _usable(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
         """Which origins have a candle and a lookback missing at most max_gap_fraction."""
         lb = self.config.lookback
@@ -54,14 +64,27 @@ class Forecaster:
         return ok & s.observed[origins] & (lb + 1 - seen <= self.config.max_gap_fraction * lb)
 
     def _quantiles(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
-        """Calibrated (n, H, 3) log-returns [lower, median, upper] from each origin."""
-        x, sigma = windows.inputs(s, origins, self.config.lookback, self.sigma_train)
+        """(n, H, 3) log-returns [lower, median, upper] from each origin: the median from the
+        LSTM (shrunk), the band per horizon from the source chosen at training."""
+        state = windows.origin_state(self.vol, s, origins)
+        x = windows.inputs(s, origins, self.config.lookback, self.vol, state)
         with torch.inference_mode():
             z = self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
         lower, center, upper = calibrate.apply(z.astype(np.float64), self.shrink, self.k_lo, self.k_up)
-        units = scaling.horizon_units(s.times.hour.to_numpy()[origins], self.config.horizon,
-                                      self.season)
-        return scaling.inverse_targets(np.stack([lower, center, upper], axis=-1), sigma, units)
+        candidates = {"lstm": np.stack([lower, upper], axis=-1) * state.scale[..., None],
+                      "volatility": state.scale[..., None] * self.vol.z[None]}
+        wanted = [name for name in bands.YARDSTICKS if name in self.sources]
+        for name in wanted:
+            candidates[name] = bands.YARDSTICKS[name](s.log_close, origins, self.config.horizon)
+        band = np.stack([candidates[src][:, h] for h, src in enumerate(self.sources)], axis=1)
+        # a yardstick without enough history at this origin: the volatility band stands in
+        band = np.where(np.isfinite(band), band, candidates["volatility"])
+        if not np.isfinite(band).all():
+            raise NotEnoughHistory(f"fewer than {min(FEATURE_HOURS)} hours of history before the origin "
+                                   "for the volatility model")
+        center = center * state.scale  # exactly 0 where the median is the naive forecast
+        center = np.clip(center, band[..., 0], band[..., 1])
+        return np.stack([band[..., 0], center, band[..., 1]], axis=-1)
 
     def forecast_many(self, frame: pd.DataFrame, origins) -> pd.DataFrame:
         """Forecasts from several origins at once (each sees only rows <= itself): columns
@@ -79,12 +102,14 @@ class Forecaster:
                 f"origin {stamps[bad][0]} is not a candle of the frame or has fewer than "
                 f"{self.config.lookback} mostly complete hours of history before it")
         q = self._quantiles(s, pos)  # (n, H, 3)
-        close = np.exp(s.log_close[pos])[:, None]
+        close = s.close[pos][:, None]
+        # where the median does not move, the forecast is the close itself, not exp(log(close))
+        yhat = np.where(q[..., 1] == 0.0, close, close * np.exp(q[..., 1]))
         h = np.arange(1, self.config.horizon + 1)
         out = pd.DataFrame({
             "origin_time": np.repeat(stamps, len(h)),
             "horizon": np.tile(h, len(stamps)),
-            "yhat": (close * np.exp(q[..., 1])).ravel(),
+            "yhat": yhat.ravel(),
             "yhat_lower": (close * np.exp(q[..., 0])).ravel(),
             "yhat_upper": (close * np.exp(q[..., 2])).ravel()})
         out.insert(2, "target_time", out["origin_time"] + out["horizon"] * HOUR)

@@ -9,7 +9,10 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-FORMAT = "forecaster-quantile-lstm/1"
+from .errors import OutdatedModel
+
+FORMAT = "forecaster-quantile-lstm/2"  # /2: inputs and targets scaled by the volatility model
+_OLDER_FORMATS = ("forecaster-quantile-lstm/1",)
 
 
 def dump(state_dict: dict[str, torch.Tensor], meta: dict) -> bytes:
@@ -24,6 +27,8 @@ def read_metadata(blob: bytes) -> dict:
     (size,) = struct.unpack("<Q", blob[:8])
     header = json.loads(blob[8:8 + size])
     raw = header.get("__metadata__", {})
+    if raw.get("format") in _OLDER_FORMATS:
+        raise OutdatedModel(f"model format {raw['format']!r} is from an older release: train the market again")
     if raw.get("format") != FORMAT:
         raise ValueError(f"not a forecaster model (format {raw.get('format')!r})")
     return {k: json.loads(v) for k, v in raw.items() if k != "format"}

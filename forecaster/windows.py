@@ -3,6 +3,11 @@
 An origin ``t`` (an index into the grid) sees grid rows ``t - lookback .. t`` (``lookback``
 returns need ``lookback + 1`` closes) and never a row after ``t``; its targets are the closes at
 ``t + 1 .. t + horizon``.
+
+Inputs are unit-free: each hour's return and high/low range are divided by the volatility the
+volatility model expects for that hour of the week at the origin (so the LSTM sees calm and wild
+weeks alike), log-volume is standardised within the window, the hour of day and day of week are
+given as angles, and two constants say where short-term volatility stands against the last month.
 """
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import scaling
+from .volatility import VolatilityModel, hour_of_week
 
-N_FEATURES = 6
+N_FEATURES = 9
 
 
 @dataclass
@@ -21,11 +26,16 @@ class Series:
     """Per-hour arrays of one hourly grid (NaN where an hour is missing)."""
 
     times: pd.DatetimeIndex
+    close: np.ndarray  # (N,) the closes as stored (forecasts that do not move equal it exactly)
     log_close: np.ndarray  # (N,)
     returns: np.ndarray  # (N,) log c[i] - log c[i-1]; NaN at 0 and next to a gap
     log_range: np.ndarray  # (N,) log(high / low)
     log_volume: np.ndarray  # (N,) log1p(volume)
     observed: np.ndarray  # (N,) bool: a candle exists at this hour
+
+    @property
+    def how(self) -> np.ndarray:
+        return hour_of_week(self.times)
 
 
 def series_from_grid(grid: pd.DataFrame, fill: bool = False) -> Series:
@@ -39,10 +49,10 @@ def series_from_grid(grid: pd.DataFrame, fill: bool = False) -> Series:
         close = close.ffill()
         log_range = log_range.where(observed, 0.0)
         log_volume = log_volume.ffill()
-    log_close = np.log(close.to_numpy(dtype="float64"))
-    returns = np.full_like(log_close, np.nan)
-    returns[1:] = np.diff(log_close)
-    return Series(grid.index, log_close, returns, log_range.to_numpy(dtype="float64"),
+    close = close.to_numpy(dtype="float64")
+    log_close = np.log(close)
+    returns = np.diff(log_close, prepend=np.nan)
+    return Series(grid.index, close, log_close, returns, log_range.to_numpy(dtype="float64"),
                   log_volume.to_numpy(dtype="float64"), observed)
 
 
@@ -65,21 +75,48 @@ def complete_origins(s: Series, lookback: int, horizon: int, with_targets: bool)
     return t[full]
 
 
-def inputs(s: Series, origins: np.ndarray, lookback: int, sigma_train: float):
-    """Model inputs of the origins. -> X (n, lookback, N_FEATURES) float32, sigma (n,)."""
+def standardise(x: np.ndarray) -> np.ndarray:
+    """Z-score each window by its own mean and std. x: (n, L) -> (n, L)."""
+    mean = x.mean(axis=1, keepdims=True)
+    std = x.std(axis=1, keepdims=True)
+    return (x - mean) / np.maximum(std, 1e-6)
+
+
+@dataclass
+class OriginState:
+    """What the volatility model says at each origin, computed once for inputs and targets."""
+
+    scale: np.ndarray  # (n, H) expected |h-hour log return|
+    hourly: np.ndarray  # (n,) deseasonalised hourly volatility expected for the next hour
+    levels: np.ndarray  # (n, 2) log(day / month) and log(week / month) realised volatility
+
+
+def origin_state(vol: VolatilityModel, s: Series, origins: np.ndarray) -> OriginState:
+    from .volatility import features
+    feats = features(s.log_close, s.log_range, s.how, vol.season)[origins]
+    scale = vol.scale(s.log_close, s.log_range, s.times, origins)
+    hourly = np.maximum(np.c_[np.ones(len(feats)), feats] @ vol.beta[0], vol.floor[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        levels = np.log(feats[:, [0, 1]] / feats[:, [2]])
+    return OriginState(scale, hourly, np.nan_to_num(levels, nan=0.0, posinf=0.0, neginf=0.0))
+
+
+def inputs(s: Series, origins: np.ndarray, lookback: int, vol: VolatilityModel,
+           state: OriginState) -> np.ndarray:
+    """Model inputs of the origins. -> X (n, lookback, N_FEATURES) float32."""
     idx = origins[:, None] + np.arange(-lookback + 1, 1)[None, :]  # (n, L) rows t-L+1..t
-    r = s.returns[idx]  # (n, L)
-    sigma = scaling.window_sigma(r)
-    hours = s.times.hour.to_numpy()[idx] * (2 * np.pi / 24)
-    level = np.log(sigma / sigma_train)[:, None].repeat(lookback, axis=1)
-    x = np.stack([
-        r / sigma[:, None],
-        s.log_range[idx] / sigma[:, None],
-        scaling.standardise(s.log_volume[idx]),
-        np.sin(hours), np.cos(hours),
-        level,
+    how = s.how[idx]
+    expected = state.hourly[:, None] * vol.season[how]  # (n, L) volatility expected each hour
+    r = np.nan_to_num(s.returns[idx], nan=0.0)
+    hour = (how % 24) * (2 * np.pi / 24)
+    day = (how // 24) * (2 * np.pi / 7)
+    levels = np.repeat(state.levels[:, None, :], lookback, axis=1)
+    x = np.concatenate([
+        np.stack([r / expected, s.log_range[idx] / expected, standardise(s.log_volume[idx]),
+                  np.sin(hour), np.cos(hour), np.sin(day), np.cos(day)], axis=-1),
+        levels,
     ], axis=-1)
-    return x.astype(np.float32), sigma
+    return np.clip(x, -50, 50).astype(np.float32)
 
 
 def log_returns_ahead(s: Series, origins: np.ndarray, horizon: int) -> np.ndarray:

@@ -15,23 +15,32 @@ TINY = ModelConfig(lookback=24, horizon=4, patch=4, hidden_size=8, max_epochs=2,
                    val_hours=48, patience=2, seed=1)
 
 
-def test_default_plan_gives_90_origins_and_13_fits():
+def test_default_plan_gives_an_origin_every_hour_2160_origins_and_13_fits():
     frame = real_candles(4320 + 24 * 100)
     plan = plan_walk_forward(frame.index)
     last = frame.index[-1]
-    assert len(plan.origins) == 90 and len(plan.fit_origins) == 13
-    assert plan.origins[0] == last - 24 * HOUR - 90 * 24 * HOUR
-    assert (np.diff(plan.origins) == np.timedelta64(24, "h")).all()
-    assert (plan.origins + 24 * HOUR <= last).all()
+    assert len(plan.origins) == 2160 and len(plan.fit_origins) == 13
+    assert plan.origins[-1] == last - 24 * HOUR  # k = 0: L - H
+    assert plan.origins[0] == last - 24 * HOUR - 2159 * HOUR
+    assert (np.diff(plan.origins) == np.timedelta64(1, "h")).all()
     assert (np.diff(plan.fit_origins) == np.timedelta64(168, "h")).all()
+    assert list(np.bincount(plan.fit_index)) == [168] * 12 + [144]
+
+
+def test_daily_plan_gives_90_origins_ending_a_horizon_before_the_newest_candle():
+    frame = real_candles(4320 + 24 * 100)
+    plan = plan_walk_forward(frame.index, step=24)
+    last = frame.index[-1]
+    assert len(plan.origins) == 90 and len(plan.fit_origins) == 13
+    assert plan.origins[-1] == last - 24 * HOUR and plan.origins[0] == last - 24 * HOUR - 89 * 24 * HOUR
     assert list(np.bincount(plan.fit_index)) == [7] * 12 + [6]
 
 
 def test_plan_skips_origins_without_a_candle():
     frame = real_candles(3000)
-    plan = plan_walk_forward(frame.index)
+    plan = plan_walk_forward(frame.index, step=24)
     holed = frame.drop(index=plan.origins[[0, 5]])
-    plan2 = plan_walk_forward(holed.index)
+    plan2 = plan_walk_forward(holed.index, step=24)
     assert len(plan2.origins) == 88 and plan2.origins[0] == plan.origins[1]
 
 
@@ -41,7 +50,7 @@ def _run(frame):
 
 
 def test_changing_candles_after_t_changes_no_earlier_forecast():
-    frame = real_candles(500)
+    frame = real_candles(1_200)
     before = _run(frame)
     t = pd.Timestamp(before["origin_time"].unique()[4])
     changed = frame.copy()
@@ -54,27 +63,22 @@ def test_changing_candles_after_t_changes_no_earlier_forecast():
     assert not np.allclose(before.loc[~early, "yhat"], after.loc[after["origin_time"] > t, "yhat"])
 
 
-def test_backtest_result_has_table_and_fits():
-    frame = real_candles(500)
+def test_backtest_result_has_table_yardsticks_and_a_bootstrap_interval():
+    frame = real_candles(1_200)
     res = walk_forward(frame, days=3, step=24, retrain_every=48, train_hours=300, horizon=4,
                        config=TINY)
     assert res.summary["n_fits"] == len(res.fits) == 2
     assert list(res.table["horizon"]) == [1, 2, 3, 4]
-    for col in ("n", "mae", "naive_mae", "rmae", "coverage", "interval_score",
-                "empirical_interval_score"):
+    for col in ("n", "mae", "naive_mae", "rmae", "coverage", "interval_score", "best_free_interval_score",
+                *(f"{y}_{m}" for y in ("empirical", "ewma", "fhs") for m in ("interval_score", "coverage"))):
         assert col in res.table
+    ratio = res.summary["ratio"]
+    assert ratio["days"] == 3 and ratio["low"] <= ratio["ratio"] <= ratio["high"]
     assert set(res.predictions.columns) >= {"origin_time", "target_time", "horizon", "yhat",
                                              "yhat_lower", "yhat_upper", "fit_index"}
 
 
-def test_interval_score_and_empirical_band():
+def test_interval_score():
     assert metrics.interval_score([1], [3], [2]) == 2
     assert metrics.interval_score([1], [3], [4]) == pytest.approx(2 + 10 * 1)
     assert metrics.interval_score([1], [3], [0.5]) == pytest.approx(2 + 10 * 0.5)
-    frame = real_candles(1000)
-    lo, hi = metrics.empirical_band(frame, [100.0, 200.0], [1, 24])
-    assert lo.shape == (2, 2) and (lo[0] < 100).all() and (hi[0] > 100).all()
-    assert (lo[:, 1] < lo[:, 0]).all() and (hi[:, 1] > hi[:, 0]).all()  # wider further out
-    assert np.allclose(hi[1] / hi[0], 2)
-    r = np.log(frame["close"]).diff(24).dropna()
-    assert np.isclose(np.log(hi[0, 1] / 100), np.quantile(r, 0.9))

@@ -24,7 +24,8 @@ TINY = ModelConfig(lookback=24, horizon=6, patch=4, hidden_size=8, max_epochs=2,
 
 @pytest.fixture(scope="module")
 def frame():
-    return real_candles(400)
+    # the volatility model needs a month of features before its first sample (forecaster/volatility.py)
+    return real_candles(1_100)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def trained(frame):
 def test_train_reports_what_the_model_run_needs(trained, frame):
     m = trained.metrics
     for key in ("val_mae", "val_naive_mae", "val_rmae", "val_coverage", "n_train", "n_val",
-                "epochs", "train_seconds", "device", "shrink"):
+                "epochs", "train_seconds", "device", "shrink", "band_source", "sources",
+                "val_interval_score", "val_free_interval_score"):
         assert key in m
     assert m["device"] == "cpu" and 1 <= m["epochs"] <= TINY.max_epochs
     assert len(m["shrink"]) == TINY.horizon and all(0 <= s <= 1 for s in m["shrink"])
@@ -131,28 +133,44 @@ def test_resolve_device():
             resolve_device("cuda:0")
 
 
-def test_seasonal_factors_come_from_the_training_span_only(trained, frame):
-    from forecaster import scaling, windows
+def test_volatility_model_comes_from_the_training_span_only(trained, frame):
+    from forecaster import windows
     from forecaster.frames import hourly_grid
+    from forecaster.volatility import VolatilityModel, fit_volatility
 
-    season = np.asarray(read_metadata(trained.weights)["stats"]["season"])
+    stored = VolatilityModel.from_dict(read_metadata(trained.weights)["stats"]["volatility"])
     s = windows.series_from_grid(hourly_grid(frame))
-    expected = scaling.seasonal_factors(s.returns, s.times.hour.to_numpy())
-    np.testing.assert_allclose(season, expected)
-    assert season.shape == (24,) and np.isclose(np.mean(season ** 2), 1.0)
-    assert not np.allclose(season, 1.0)  # real candles: volatility differs by hour
+    expected = fit_volatility(s.log_close, s.log_range, s.times, TINY.horizon)
+    np.testing.assert_allclose(stored.season, expected.season)
+    np.testing.assert_allclose(stored.beta, expected.beta)
+    assert stored.season.shape == (168,) and np.isclose(np.mean(stored.season ** 2), 1.0)
+    weekday, weekend = stored.season[:120].mean(), stored.season[120:].mean()
+    assert weekend < weekday  # real candles: crypto moves less on Saturdays and Sundays
 
 
-def test_model_saved_without_seasonal_factors_still_loads(trained, frame):
+def test_the_band_served_at_each_horizon_is_the_best_out_of_sample(trained):
+    m = trained.metrics
+    by_source = m["val_interval_score_by_source"]
+    assert set(by_source) == {"lstm", "volatility", "empirical", "ewma", "fhs"}
+    assert len(m["sources"]) == TINY.horizon
+    for h, source in enumerate(m["sources"]):
+        assert by_source[source][h] == min(v[h] for v in by_source.values())
+    assert m["val_interval_score"] <= m["val_free_interval_score"] + 1e-9
+
+
+def test_a_model_of_an_older_release_says_so(trained):
+    from forecaster.errors import OutdatedModel
     state, meta = serialize.load(trained.weights)
-    del meta["stats"]["season"]
-    old = Forecaster.load(serialize.dump(state, meta))
-    assert np.array_equal(old.season, np.ones(24))
-    a = old.forecast(frame)
-    assert (a["yhat_lower"] <= a["yhat"]).all() and (a["yhat"] <= a["yhat_upper"]).all()
-    # all-ones factors are the former sigma * sqrt(h) scale
-    from forecaster import scaling
-    units = scaling.horizon_units(np.array([5, 23]), 6, np.ones(24))
-    np.testing.assert_allclose(units, np.sqrt(np.arange(1, 7))[None, :].repeat(2, 0))
-    new = Forecaster.load(trained.weights).forecast(frame)
-    assert not np.allclose(a["yhat_upper"], new["yhat_upper"])
+    from safetensors.torch import save
+    import json
+    old = save(state, metadata={"format": "forecaster-quantile-lstm/1",
+                                **{k: json.dumps(v) for k, v in meta.items()}})
+    with pytest.raises(OutdatedModel, match="older release"):
+        Forecaster.load(old)
+
+
+def test_a_naive_median_is_the_close_exactly(trained, frame):
+    out = Forecaster.load(trained.weights).forecast(frame)
+    naive = np.asarray(read_metadata(trained.weights)["stats"]["shrink"]) == 0
+    assert naive.any()
+    assert (out.loc[naive, "yhat"] == frame["close"].iloc[-1]).all()

@@ -1,11 +1,12 @@
-"""Windows never reach past their origin; scaling statistics come from the lookback or the
-training span only and round-trip."""
+"""Windows never reach past their origin; inputs are scaled by what the volatility model
+expected, known at the origin."""
 from __future__ import annotations
 
 import numpy as np
 
-from forecaster import scaling, windows
+from forecaster import windows
 from forecaster.frames import hourly_grid
+from forecaster.volatility import fit_volatility
 from tests.test_forecaster_frames import real_candles
 
 
@@ -13,18 +14,26 @@ def _series(frame, fill=False):
     return windows.series_from_grid(hourly_grid(frame), fill=fill)
 
 
-def test_inputs_depend_only_on_rows_up_to_the_origin():
-    frame = real_candles(300)
+def _inputs(frame, origins, vol):
     s = _series(frame)
-    origins = np.array([100, 150, 200])
-    x, sigma = windows.inputs(s, origins, 48, 0.01)
+    state = windows.origin_state(vol, s, origins)
+    return windows.inputs(s, origins, 48, vol, state), state
+
+
+def test_inputs_depend_only_on_rows_up_to_the_origin():
+    frame = real_candles(1_200)
+    s = _series(frame)
+    vol = fit_volatility(s.log_close, s.log_range, s.times, 6, end=900)
+    origins = np.array([1_000, 1_050, 1_100])
+    x, state = _inputs(frame, origins, vol)
     changed = frame.copy()
-    changed.iloc[201:, :4] *= 3.0  # every price after the last origin
-    changed.iloc[201:, 4] += 1e6
-    x2, sigma2 = windows.inputs(_series(changed), origins, 48, 0.01)
+    changed.iloc[1_101:, :4] *= 3.0  # every price after the last origin
+    changed.iloc[1_101:, 4] += 1e6
+    x2, state2 = _inputs(changed, origins, vol)
     np.testing.assert_array_equal(x, x2)
-    np.testing.assert_array_equal(sigma, sigma2)
-    assert x.shape == (3, 48, windows.N_FEATURES)
+    np.testing.assert_array_equal(state.scale, state2.scale)
+    assert x.shape == (3, 48, windows.N_FEATURES) and np.isfinite(x).all()
+    assert state.scale.shape == (3, 6) and (np.diff(state.scale, axis=1) > 0).all()  # wider further out
 
 
 def test_complete_origins_skip_gaps_in_lookback_and_targets():
@@ -39,23 +48,6 @@ def test_complete_origins_skip_gaps_in_lookback_and_targets():
     assert t_no_targets.max() == 199
 
 
-def test_target_scaling_round_trips_and_uses_lookback_sigma():
-    frame = real_candles(300)
-    s = _series(frame)
-    origins = np.arange(50, 250, 10)
-    _, sigma = windows.inputs(s, origins, 48, 0.01)
-    expected = np.array([np.std(s.returns[o - 47:o + 1]) for o in origins])
-    np.testing.assert_allclose(sigma, expected)
-    ret = windows.log_returns_ahead(s, origins, 12)
-    z = scaling.scale_targets(ret, sigma)
-    np.testing.assert_allclose(scaling.inverse_targets(z, sigma), ret, rtol=1e-12)
-    q = np.stack([z - 1, z, z + 1], axis=-1)
-    np.testing.assert_allclose(scaling.inverse_targets(q, sigma)[..., 1], ret, rtol=1e-12)
-
-
-def test_span_sigma_ignores_gaps_and_flat_windows_do_not_divide_by_zero():
-    r = np.array([np.nan, 0.01, -0.01, np.nan, 0.01])
-    assert np.isclose(scaling.span_sigma(r), np.std([0.01, -0.01, 0.01]))
-    assert scaling.window_sigma(np.zeros((2, 10))).min() > 0
-    z = scaling.standardise(np.ones((1, 5)))
+def test_standardise_a_flat_window_does_not_divide_by_zero():
+    z = windows.standardise(np.ones((1, 5)))
     assert np.all(z == 0)
