@@ -11,7 +11,7 @@ from db.models import ModelRun, ModelWeights
 
 WEIGHTS_FORMAT = "safetensors"
 _METRIC_FIELDS = ("n_train", "n_val", "epochs", "train_seconds", "val_mae", "val_naive_mae", "val_rmae",
-                  "val_coverage")
+                  "val_coverage", "band_source", "val_interval_score", "val_free_interval_score")
 
 
 def _now() -> datetime:
@@ -52,6 +52,14 @@ def promote(*, session: Session, run_id: int, exchange: str, symbol: str) -> Non
                            ModelRun.status == "promoted", ModelRun.id != run_id)
                     .values(status="retired"))
     session.execute(update(ModelRun).where(ModelRun.id == run_id).values(status="promoted"))
+
+
+def retire_outdated(*, session: Session, run_id: int) -> bool:
+    """A promoted model this release cannot load (an older format) stops being promoted, so the
+    market counts as having no model and is trained again. True if the row changed."""
+    result = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "promoted")
+                             .values(status="retired", error="outdated: made by an older release; retrained"))
+    return bool(result.rowcount)
 
 
 def promoted_run(*, session: Session, exchange: str, symbol: str) -> ModelRun | None:

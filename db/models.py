@@ -89,6 +89,10 @@ class ModelRun(Base):
     val_naive_mae: Mapped[float | None] = mapped_column(Float(53))
     val_rmae: Mapped[float | None] = mapped_column(Float(53))
     val_coverage: Mapped[float | None] = mapped_column(Float(53))
+    # migration 0004: the band served per horizon and its validation interval score vs model-free
+    band_source: Mapped[str | None] = mapped_column(Text)
+    val_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    val_free_interval_score: Mapped[float | None] = mapped_column(Float(53))
     config: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
 

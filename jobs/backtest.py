@@ -15,6 +15,9 @@ from jobs.progress import progress
 from jobs.recording import recorded
 
 
+YARDSTICKS = (("empirical", "emp"), ("ewma", "ewma"), ("fhs", "fhs"))
+
+
 @dataclass
 class BacktestOutcome:
     market: Market
@@ -23,28 +26,43 @@ class BacktestOutcome:
 
     def report(self) -> str:
         s = self.summary
+        ratio = s.get("ratio") or {}
+        sources = sorted(set(filter(None, s.get("sources", []))))
         lines = [f"walk-forward backtest of {self.market}: {s['n_origins']} origins, {s['n_fits']} fits, "
                  f"fit time {s['fit_seconds']:.1f}s",
                  _format_table(self.table),
                  f"all horizons: MAE {s['mae']:.6g} vs naive {s['naive_mae']:.6g} (rMAE {s['rmae']:.4f}), "
-                 f"80% band coverage {s['coverage']:.3f}, interval score {s['interval_score']:.6g}"
-                 + (f" vs empirical band {s['empirical_interval_score']:.6g}" if "empirical_interval_score" in s
-                    else "")]
+                 f"80% band coverage {s['coverage']:.3f}, interval score {s['interval_score']:.6g}; "
+                 + ", ".join(f"{short} {s[name + '_interval_score']:.6g} (coverage {s[name + '_coverage']:.3f})"
+                             for name, short in YARDSTICKS if name + "_interval_score" in s)]
+        if ratio:
+            lines.append(f"interval score / empirical band's, mean over horizons: {ratio['ratio']:.3f} "
+                         f"(90% block-bootstrap interval over {ratio['days']} days of origins: "
+                         f"{ratio['low']:.3f}-{ratio['high']:.3f}; below 1 is better)")
+        if sources:
+            lines.append("band served per horizon, by fit: " + " | ".join(sources))
         return "\n".join(lines)
 
 
 def _format_table(table: pd.DataFrame) -> str:
-    header = f"{'h':>3} {'n':>4} {'MAE':>12} {'naive MAE':>12} {'rMAE':>7} {'cover':>6} {'IS':>12} {'IS emp':>12}"
-    rows = [header]
-    for r in table.itertuples(index=False):
-        rows.append(f"{r.horizon:>3} {r.n:>4} {r.mae:>12.6g} {r.naive_mae:>12.6g} {r.rmae:>7.4f} "
-                    f"{r.coverage:>6.3f} {r.interval_score:>12.6g} {getattr(r, 'empirical_interval_score', float('nan')):>12.6g}")
+    """Per horizon: the model next to naive, then each yardstick's interval score and coverage."""
+    head = f"{'h':>3} {'n':>5} {'MAE':>11} {'naive MAE':>11} {'rMAE':>7} {'cover':>6} {'IS':>11}"
+    names = [(name, short) for name, short in YARDSTICKS if f"{name}_interval_score" in table]
+    head += "".join(f" {'IS ' + short:>11} {'cov':>5}" for _, short in names) + f" {'IS/best':>7}"
+    rows = [head]
+    for r in table.to_dict("records"):
+        line = (f"{r['horizon']:>3} {r['n']:>5} {r['mae']:>11.6g} {r['naive_mae']:>11.6g} {r['rmae']:>7.4f} "
+                f"{r['coverage']:>6.3f} {r['interval_score']:>11.6g}")
+        line += "".join(f" {r[name + '_interval_score']:>11.6g} {r[name + '_coverage']:>5.3f}" for name, _ in names)
+        best = r.get("best_free_interval_score")
+        line += f" {r['interval_score'] / best:>7.3f}" if best else ""
+        rows.append(line)
     return "\n".join(rows)
 
 
 def backtest_market(services, market: Market, *, days: int, step: int, retrain_every: int, train_hours: int,
                     horizon: int, config=None, stop=None) -> BacktestOutcome:
-    from forecaster.backtest import plan_walk_forward, walk_forward
+    from forecaster.backtest import history_hours, plan_walk_forward, walk_forward
     from forecaster.device import resolve_device
     from forecaster.errors import NotEnoughHistory
     from jobs.train import model_config
@@ -57,7 +75,7 @@ def backtest_market(services, market: Market, *, days: int, step: int, retrain_e
             if newest is None:
                 raise JobError(f"{market}: no candles stored yet")
             # Only what the first fit and the last target need: (first origin - train window, L].
-            since = newest - timedelta(hours=horizon + days * 24 + train_hours + config.lookback)
+            since = newest - timedelta(hours=horizon + days * 24 + history_hours(config, train_hours))
             frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, since=since)
         n_fits = len(plan_walk_forward(frame.index, days=days, step=step, retrain_every=retrain_every,
                                        horizon=horizon).fit_origins)

@@ -179,12 +179,15 @@ def predict(settings, market: Optional[list[str]] = MarketOpt):
 
 @app.command()
 @command
-def backtest(settings, market: str = typer.Option(..., "--market", "-m"),
-             days: int = typer.Option(90, min=1), step: int = typer.Option(24, min=1),
-             retrain_every: int = typer.Option(168, "--retrain-every", min=1),
-             train_hours: int = typer.Option(4320, "--train-hours", min=48),
-             horizon: Optional[int] = typer.Option(None, "--horizon", min=1, max=168)):
-    """Walk-forward evaluation: writes kind='backtest' rows, prints MAE, rMAE, coverage next to naive."""
+def backtest(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
+             days: int = typer.Option(90, min=1, help="days of origins, ending a horizon before the newest candle"),
+             step: int = typer.Option(1, min=1, help="hours between origins (1: every hour, as the daemon forecasts)"),
+             retrain_every: int = typer.Option(168, "--retrain-every", min=1, help="hours between refits"),
+             train_hours: int = typer.Option(4320, "--train-hours", min=48, help="the LSTM's training window"),
+             horizon: Optional[int] = typer.Option(None, "--horizon", min=1, max=168,
+                                                   help="hours ahead (default FORECASTER_HORIZON)")):
+    """Walk-forward evaluation: writes kind='backtest' rows, prints MAE, rMAE, coverage and interval score
+    next to naive and the model-free bands, with a bootstrap interval."""
     from exchanges.base import parse_market
     from jobs.backtest import backtest_market
     services = _services(settings)

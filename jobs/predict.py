@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.candles import load_frame, newest_open_time
-from db.model_runs import load_weights, promoted_run
+from db.model_runs import load_weights, promoted_run, retire_outdated
 from db.predictions import write_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
@@ -40,8 +40,13 @@ def _forecaster(database_url: str, run_id: int, weights: bytes):
     return _MODEL_CACHE[key]
 
 
+def _retire(services, run_id: int) -> None:
+    with services.sessions() as s, s.begin():
+        retire_outdated(session=s, run_id=run_id)
+
+
 def predict_market(services, market: Market) -> PredictOutcome:
-    from forecaster.errors import NotEnoughHistory
+    from forecaster.errors import NotEnoughHistory, OutdatedModel
 
     sessions = services.sessions
     started = time.perf_counter()
@@ -56,10 +61,16 @@ def predict_market(services, market: Market) -> PredictOutcome:
             origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
             if origin is None:
                 raise JobError(f"{market}: no candles stored yet")
-            forecaster = _forecaster(services.settings.database_url, run.id, weights)
-            # A few lookbacks of slack so that gaps near the origin can be bridged.
+            try:
+                forecaster = _forecaster(services.settings.database_url, run.id, weights)
+            except OutdatedModel as exc:
+                _retire(services, run.id)
+                raise JobError(f"{market}: promoted model run {run.id} cannot forecast ({exc}); it is retired and "
+                               "the daemon trains a new one (or run `forecaster train`)") from exc
+            # The history the model reads, and a lookback of slack to bridge gaps near the origin.
+            hours = forecaster.history_hours + forecaster.config.lookback
             frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
-                               since=origin - timedelta(hours=2 * forecaster.config.lookback), until=origin)
+                               since=origin - timedelta(hours=hours), until=origin)
         try:
             forecast = forecaster.forecast(frame, origin)
         except NotEnoughHistory as exc:

@@ -1,9 +1,14 @@
 """The train job: fit a model on a market's recent closed candles, judge it, promote it or not.
 
 The gate: a new model is promoted only if, on the validation slice (the latest hours of its own
-training span), it is at least as accurate as the naive forecast and not worse than the model
-promoted now, scored on the same origins. Promotion happens in one transaction with storing the
-weights, so a crash or kill at any moment leaves the previous promoted model in place.
+training span), its median is at least as accurate as the naive forecast and not worse than the
+model promoted now, scored on the same origins, and its band's interval score is no worse than the
+best model-free band's at every horizon (forecaster/train.py serves, per horizon, whichever band
+scored best out of sample there, so a horizon where the LSTM loses serves the winner instead; the
+gate checks that choice). Bands are not compared with the promoted model's on that slice: the older
+model was fitted on most of it and would look better than it is, which would keep stale models.
+Promotion happens in one transaction with storing the weights, so a crash or kill at any moment
+leaves the previous promoted model in place.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ class TrainOutcome:
         m = self.metrics
         return (f"{self.market}: model run {self.model_run_id} {self.status} ({self.reason}); "
                 f"val rMAE {m.get('val_rmae', float('nan')):.4f}, coverage {m.get('val_coverage', float('nan')):.3f}, "
+                f"interval score {m.get('val_interval_score', float('nan')):.6g} vs best model-free "
+                f"{m.get('val_free_interval_score', float('nan')):.6g}, band {m.get('band_source', '?')}; "
                 f"{m.get('epochs')} epochs in {m.get('train_seconds', 0):.1f}s on {m.get('device')}")
 
 
@@ -54,13 +61,15 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
     config = config or model_config(settings)
     device = resolve_device(settings.device)
     with recorded(sessions, "train", market) as record:
-        frame = _training_frame(sessions, market, train_hours, until)
+        frame = _training_frame(sessions, market, max(train_hours, config.volatility_hours), until)
         with sessions() as s, s.begin():
             run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, device=str(device),
-                                     config=config.to_dict(), train_start=frame.index[0].to_pydatetime(),
+                                     config=config.to_dict(),
+                                     train_start=frame.index[max(0, len(frame) - train_hours)].to_pydatetime(),
                                      train_end=frame.index[-1].to_pydatetime())
         try:
-            result = fit(frame, config, device, stop=stop, progress=_progress_logger(market))
+            result = fit(frame, config, device, train_hours=train_hours, stop=stop,
+                         progress=_progress_logger(market))
         except Exception as exc:  # NotEnoughHistory, TrainingCancelled, or a bug: recorded, re-raised
             with sessions() as s, s.begin():
                 record_failed(session=s, run_id=run_id, error=one_line(exc))
@@ -79,31 +88,42 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
         return TrainOutcome(market, run_id, status, result.metrics, reason)
 
 
-def _training_frame(sessions, market: Market, train_hours: int, until: datetime | None):
+def _training_frame(sessions, market: Market, hours: int, until: datetime | None):
     with sessions() as s:
         newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet: run `forecaster ingest` or `forecaster import-csv`")
         end = min(until, newest) if until else newest
         frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
-                           since=end - timedelta(hours=train_hours), until=end)
+                           since=end - timedelta(hours=hours), until=end)
     if frame.empty:
         raise JobError(f"{market}: no candles up to {end:%Y-%m-%dT%H:%M}Z")
     return frame
 
 
 def _gate(services, market: Market, result, frame) -> tuple[str, str]:
+    from forecaster.errors import OutdatedModel
     from forecaster.predict import Forecaster, evaluate
 
     m = result.metrics
     if not m.get("val_mae", float("inf")) <= m.get("val_naive_mae", 0.0):
         return "rejected", f"validation MAE {m.get('val_mae'):.6g} is worse than naive {m.get('val_naive_mae'):.6g}"
+    by_source = m.get("val_interval_score_by_source", {})
+    free = [min(v) for v in zip(*(by_source[k] for k in ("empirical", "ewma", "fhs") if k in by_source))]
+    served = [by_source[src][h] for h, src in enumerate(m.get("sources", []))] if by_source else []
+    worse = [h + 1 for h, (a, b) in enumerate(zip(served, free)) if a > b * (1 + 1e-9)]
+    if worse:
+        return "rejected", f"its band is worse than the best model-free band at horizons {worse}"
     with services.sessions() as s:
         current = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
         old_weights = load_weights(session=s, run_id=current.id) if current else None
     if old_weights is None:
         return "promoted", "first model of this market, at least as accurate as naive"
-    old, new = Forecaster.load(old_weights), Forecaster.load(result.weights)
+    try:
+        old = Forecaster.load(old_weights)
+    except OutdatedModel:
+        return "promoted", f"replaces model run {current.id}, made by an older release"
+    new = Forecaster.load(result.weights)
     if old.config.horizon != new.config.horizon:
         return "promoted", f"replaces model run {current.id}, whose horizon differs"
     origins = _validation_origins(frame, new.config)
@@ -111,7 +131,8 @@ def _gate(services, market: Market, result, frame) -> tuple[str, str]:
     if new_score["mae"] > old_score["mae"]:
         return "rejected", (f"validation MAE {new_score['mae']:.6g} is worse than the promoted model "
                             f"{current.id}'s {old_score['mae']:.6g} on the same origins")
-    return "promoted", f"validation MAE {new_score['mae']:.6g} <= promoted model {current.id}'s {old_score['mae']:.6g}"
+    return "promoted", (f"validation MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
+                        f"{old_score['mae']:.6g}; band no worse than model-free at every horizon")
 
 
 def _validation_origins(frame, config):
