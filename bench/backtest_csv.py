@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("csv")
     ap.add_argument("--until", help="drop candles after this UTC time (test other periods)")
     ap.add_argument("--days", type=int, default=90)
-    ap.add_argument("--step", type=int, default=24)
+    ap.add_argument("--step", type=int, default=1)
     ap.add_argument("--retrain-every", type=int, default=168)
     ap.add_argument("--train-hours", type=int, default=4320)
     ap.add_argument("--horizon", type=int, default=24)
@@ -46,14 +46,10 @@ def main(argv=None) -> int:
                        device=args.device,
                        progress=lambda i, n: print(f"fit {i}/{n}", file=sys.stderr, flush=True))
     wall = time.perf_counter() - started
-    pd.set_option("display.width", 200)
-    print(f"{Path(args.csv).name}  last candle {frame.index[-1]}  origins "
-          f"{res.summary['n_origins']}  fits {res.summary['n_fits']}")
-    print(res.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    from jobs.backtest import BacktestOutcome
+    print(f"{Path(args.csv).name}  last candle {frame.index[-1]}")
+    print(BacktestOutcome(Path(args.csv).stem, res.table, res.summary).report())
     s = res.summary
-    print(f"ALL: rMAE {s['rmae']:.4f}  coverage {s['coverage']:.3f}  interval score "
-          f"{s['interval_score']:.4g} vs empirical {s['empirical_interval_score']:.4g} "
-          f"(empirical coverage {s['empirical_coverage']:.3f})")
     shrink = [f["metrics"]["shrink"] for f in res.fits]
     print("mean shrink per horizon:", " ".join(f"{v:.2f}" for v in pd.DataFrame(shrink).mean()))
     print("epochs per fit:", [f["metrics"]["epochs"] for f in res.fits])

@@ -1,5 +1,5 @@
-"""Training speed: train on the last 4,320 h of a CSV (default Binance), then time
-load + forecast. Prints seconds, epochs, peak RSS.
+"""Training speed: train on the last 4,320 h of a CSV (default Binance; the volatility model on the
+last year), then time load + forecast. Prints seconds, epochs, peak RSS.
 
     .venv/bin/python bench/train_speed.py [CSV] [--threads 2] [--device cpu]
 """
@@ -32,16 +32,17 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    frame = candles_frame(pd.read_csv(args.csv)).iloc[-args.hours:]
+    cfg = ModelConfig()
+    frame = candles_frame(pd.read_csv(args.csv)).iloc[-max(args.hours, cfg.volatility_hours):]
     started = time.perf_counter()
-    res = train(frame, ModelConfig(), args.device,
+    res = train(frame, cfg, args.device, train_hours=args.hours,
                 progress=lambda e, n, tl, vl: print(f"epoch {e}/{n} train {tl:.4f} val {vl:.4f}",
                                                     file=sys.stderr))
     seconds = time.perf_counter() - started
     m = res.metrics
     print(f"train {seconds:.1f} s on {len(frame)} h ({m['device']}), epochs {m['epochs']}, "
-          f"n_train {m['n_train']}, n_val {m['n_val']}, val rMAE {m['val_rmae']:.4f} "
-          f"(unshrunk {m['val_rmae_unshrunk']:.4f}), val coverage {m['val_coverage']:.3f}")
+          f"n_train {m['n_train']}, n_val {m['n_val']}, val rMAE {m['val_rmae']:.4f}, "
+          f"val coverage {m['val_coverage']:.3f}, band {m['band_source']}")
     print("shrink:", " ".join(f"{v:.2f}" for v in m["shrink"]))
     t0 = time.perf_counter()
     fc = Forecaster.load(res.weights, "cpu")
