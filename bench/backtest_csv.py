@@ -1,8 +1,9 @@
 """Walk-forward backtest of a CSV (header ts,open,high,low,close,volume) with the contract
 defaults; prints the per-horizon table, fit time, wall time and peak memory.
 
-    .venv/bin/python bench/backtest_csv.py /work/shared/data/binance_ETHUSDT_1h_dev.csv \
-        [--until 2022-12-31T23:00Z] [--days 90] [--threads 2]
+    .venv/bin/python bench/backtest_csv.py [CSV] [--until 2022-12-31T23:00Z] [--days 90] [--threads 2]
+
+CSV defaults to the Binance file of the development data set (bench_data.py says where it is).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_data import require_csv, shared_csv  # noqa: E402
 from forecaster.backtest import walk_forward  # noqa: E402
 from forecaster.config import ModelConfig  # noqa: E402
 from forecaster.frames import candles_frame, to_utc  # noqa: E402
@@ -24,7 +26,7 @@ from forecaster.frames import candles_frame, to_utc  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("csv")
+    ap.add_argument("csv", nargs="?", default=shared_csv())
     ap.add_argument("--until", help="drop candles after this UTC time (test other periods)")
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--step", type=int, default=1)
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    frame = candles_frame(pd.read_csv(args.csv))
+    frame = candles_frame(pd.read_csv(require_csv(args.csv, "")))
     if args.until:
         frame = frame.loc[:to_utc(args.until)]
     started = time.perf_counter()

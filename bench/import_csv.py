@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/import_csv.py [--csv PATH] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
+--csv defaults to the Binance file of the development data set (bench_data.py says where it is).
+
 For SQLite and Postgres: the import into an empty store, the same import again (every row a
 conflict), and beside them a plain DBAPI `executemany` INSERT of the same rows into a table of the
 same shape in the same database. Peak memory is the process's peak RSS growth during the import.
@@ -18,12 +20,12 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
+from bench_data import require_csv, shared_csv
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from exchanges.base import parse_market
 from jobs.import_csv import import_csv
 
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_ETHUSDT_1h_dev.csv"
 PLAIN_TABLE = """CREATE TABLE plain_candles (exchange VARCHAR(32), symbol VARCHAR(32), interval VARCHAR(8),
  open_time TIMESTAMP, open DOUBLE PRECISION, high DOUBLE PRECISION, low DOUBLE PRECISION,
  close DOUBLE PRECISION, volume DOUBLE PRECISION, source VARCHAR(8), ingested_at TIMESTAMP,
@@ -81,11 +83,12 @@ def bench(name: str, url: str, csv: Path, rows: list[tuple]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    ap.add_argument("--csv", type=Path, default=shared_csv())
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                     help="a Postgres URL whose server may get a scratch database (dropped after)")
     ap.add_argument("--skip-pg", action="store_true")
     args = ap.parse_args()
+    require_csv(args.csv, "--csv ")
     rows = plain_rows(args.csv)
     with tempfile.TemporaryDirectory() as tmp:
         bench("sqlite", f"sqlite:///{tmp}/bench.db", args.csv, rows)

@@ -11,7 +11,6 @@ Interval scores are relative to the empirical band's at the same origins (lower 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -22,14 +21,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_data import shared_data  # noqa: E402
+
 SERIES = ("binance_ETHUSDT", "upbit_ETHKRW", "upbit_BTCKRW", "upbit_XRPKRW", "upbit_SOLKRW",
           "upbit_DOGEKRW", "upbit_LINKKRW")
 YARDSTICKS = ("empirical", "ewma", "fhs")
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("FORECASTER_SHARED_DATA",
-                               Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def _volatility_only(frame, result, horizon):
@@ -118,9 +114,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     missing = [n for n in args.series if not (shared_data() / f"{n}_1h_dev.csv").is_file()]
     if missing:
-        print(f"bench/quality.py: no {missing[0]}_1h_dev.csv in {shared_data()}: this bench needs the real "
-              "development series (../shared/data, or FORECASTER_SHARED_DATA); see tests/data/README.md "
-              "for their sources", file=sys.stderr)
+        print(f"bench/quality.py: no {missing[0]}_1h_dev.csv in {shared_data()}: this bench needs the full "
+              "development series (../shared/data beside the repository, or FORECASTER_SHARED_DATA=DIR); "
+              "tests/data/README.md gives their public sources", file=sys.stderr)
         return 2
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

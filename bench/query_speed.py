@@ -35,10 +35,9 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_data import require_csv, shared_csv  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-
-DEFAULT_CSV = REPO.parent / "shared" / "data" / "binance_ETHUSDT_1h_dev.csv"
 MARKETS = [("binance", "ETH-USDT", 1.0), ("upbit", "ETH-KRW", 1300.0), ("bithumb", "ETH-KRW", 1302.0),
            ("binance", "BTC-USDT", 17.0), ("upbit", "BTC-KRW", 22000.0), ("bithumb", "BTC-KRW", 22050.0)]
 # The worked queries of docs/sql.md that a dashboard or a user runs often (Postgres variants), then
@@ -139,7 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--url", default=os.environ.get("FORECASTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
                     help="a Postgres URL whose server may get a new database")
     ap.add_argument("--database", default="forecaster_bench")
-    ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    ap.add_argument("--csv", type=Path, default=shared_csv(), help="default: the development data set's Binance file")
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--markets", type=int, default=5, choices=range(1, len(MARKETS) + 1))
     ap.add_argument("--horizon", type=int, default=24)
@@ -149,6 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse", action="store_true", help="time the database a --keep run left, without refilling it")
     ap.add_argument("--no-plans", action="store_true", help="print timings only")
     args = ap.parse_args(argv)
+    if not args.reuse:
+        require_csv(args.csv, "--csv ")
 
     if args.reuse:
         url = args.url.rsplit("/", 1)[0] + "/" + args.database

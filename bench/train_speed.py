@@ -2,6 +2,8 @@
 last year), then time load + forecast. Prints seconds, epochs, peak RSS.
 
     .venv/bin/python bench/train_speed.py [CSV] [--threads 2] [--device cpu]
+
+CSV defaults to the Binance file of the development data set (bench_data.py says where it is).
 """
 from __future__ import annotations
 
@@ -16,24 +18,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_data import require_csv, shared_csv  # noqa: E402
 from forecaster.config import ModelConfig  # noqa: E402
 from forecaster.frames import candles_frame  # noqa: E402
 from forecaster.predict import Forecaster  # noqa: E402
 from forecaster.train import train  # noqa: E402
 
-DEFAULT_CSV = "/work/shared/data/binance_ETHUSDT_1h_dev.csv"
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("csv", nargs="?", default=DEFAULT_CSV)
+    ap.add_argument("csv", nargs="?", default=shared_csv())
     ap.add_argument("--hours", type=int, default=4320)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = ModelConfig()
-    frame = candles_frame(pd.read_csv(args.csv)).iloc[-max(args.hours, cfg.volatility_hours):]
+    frame = candles_frame(pd.read_csv(require_csv(args.csv, ""))).iloc[-max(args.hours, cfg.volatility_hours):]
     started = time.perf_counter()
     res = train(frame, cfg, args.device, train_hours=args.hours,
                 progress=lambda e, n, tl, vl: print(f"epoch {e}/{n} train {tl:.4f} val {vl:.4f}",

@@ -1,5 +1,5 @@
 """Shared fixtures: a SQLite file and a fresh database on the real Postgres, both migrated with the
-project's own migrations, and paths to the real data in ../shared/data."""
+project's own migrations, and paths to the real data in tests/data."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.paths import BINANCE_CSV, REPO, SHARED_DATA, UPBIT_CSV  # noqa: F401 (re-exported to tests)
+from tests.paths import BINANCE_CSV, REPO, TEST_DATA, UPBIT_CSV, upbit_csv  # noqa: F401 (re-exported to tests)
 
 PG_ADMIN_URL = os.environ.get("FORECASTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -16,7 +16,7 @@ PG_ADMIN_URL = os.environ.get("FORECASTER_TEST_PG", "postgresql://postgres@127.0
 def _isolated_env(monkeypatch, tmp_path):
     """Tests never read the developer's .env or FORECASTER_* variables."""
     for key in list(os.environ):
-        if key.startswith("FORECASTER_") and key not in ("FORECASTER_TEST_PG", "FORECASTER_SHARED_DATA"):
+        if key.startswith("FORECASTER_") and key != "FORECASTER_TEST_PG":
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import csv
+import gzip
 import json
 import threading
 from collections import Counter, deque
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from exchanges.base import HOUR, Candle, Market, make_candle, parse_market
 
 from tests.paths import BINANCE_CSV as USDT_CSV
-from tests.paths import SHARED_DATA as DATA_DIR
+from tests.paths import TEST_DATA as DATA_DIR
 from tests.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
 KST = timedelta(hours=9)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -36,10 +37,11 @@ HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n
 
 
 def load_csv_slice(path: str | Path, start: str | datetime | None = None, hours: int | None = None) -> list[Candle]:
-    """Candles of a shared/data CSV with start <= open_time < start + hours (the source's gaps kept)."""
+    """Candles of a tests/data CSV (.csv or .csv.gz) with start <= open_time < start + hours (the
+    source's gaps kept)."""
     lo = _utc(start) if start is not None else None
     hi = lo + timedelta(hours=hours) if lo is not None and hours is not None else None
-    # The shared CSVs write ts as `YYYY-MM-DDTHH:MM:SSZ`, which sorts as text: filter before parsing.
+    # The data CSVs write ts as `YYYY-MM-DDTHH:MM:SSZ`, which sorts as text: filter before parsing.
     lo_key, hi_key = (f"{t:%Y-%m-%dT%H:%M:%SZ}" if t else None for t in (lo, hi))
     out = []
     for lineno, (ts, *values) in enumerate(_csv_rows(str(path)), start=2):
@@ -51,7 +53,8 @@ def load_csv_slice(path: str | Path, start: str | datetime | None = None, hours:
 
 @lru_cache(maxsize=8)  # tests slice the same two files many times
 def _csv_rows(path: str) -> tuple[tuple[str, ...], ...]:
-    with open(path, newline="") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
         reader = csv.reader(f)
         if next(reader) != ["ts", "open", "high", "low", "close", "volume"]:
             raise ValueError(f"{path}: header is not ts,open,high,low,close,volume")
@@ -390,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     """Serve CSV candles until interrupted; prints `FAKE_EXCHANGE_URL http://...` once listening."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--serve", action="append", default=[], metavar="MARKET=CSV",
-                    help="e.g. bithumb:ETH-KRW=../shared/data/upbit_ETHKRW_1h_dev.csv (repeatable)")
+                    help="e.g. bithumb:ETH-KRW=tests/data/upbit_ETHKRW_1h_2023.csv.gz (repeatable)")
     ap.add_argument("--start", help="first open_time to load (ISO, UTC)")
     ap.add_argument("--hours", type=int, help="hours to load from --start")
     ap.add_argument("--now", help="the clock (ISO, UTC); default: follow the wall clock")

@@ -17,7 +17,7 @@ KLINES = "/api/v3/klines"
 
 @pytest.fixture(scope="module")
 def candles():
-    # 2023-03-01 .. 2023-12-15: holds Binance's real one-hour outage of 2023-03-24 (see shared/data/README.md).
+    # 2023-03-01 .. 2023-12-15: holds Binance's real one-hour outage of 2023-03-24 (see tests/data/README.md).
     return load_csv_slice(USDT_CSV, "2023-03-01T00:00:00Z", 24 * 290)
 
 

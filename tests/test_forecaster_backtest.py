@@ -16,7 +16,7 @@ TINY = ModelConfig(lookback=24, horizon=4, patch=4, hidden_size=8, max_epochs=2,
 
 
 def test_default_plan_gives_an_origin_every_hour_2160_origins_and_13_fits():
-    frame = real_candles(4320 + 24 * 100)
+    frame = real_candles(4320 + 24 * 100, end="2023-12-31T23:00Z")  # longer than 2023 before June
     plan = plan_walk_forward(frame.index)
     last = frame.index[-1]
     assert len(plan.origins) == 2160 and len(plan.fit_origins) == 13
@@ -28,7 +28,7 @@ def test_default_plan_gives_an_origin_every_hour_2160_origins_and_13_fits():
 
 
 def test_daily_plan_gives_90_origins_ending_a_horizon_before_the_newest_candle():
-    frame = real_candles(4320 + 24 * 100)
+    frame = real_candles(4320 + 24 * 100, end="2023-12-31T23:00Z")
     plan = plan_walk_forward(frame.index, step=24)
     last = frame.index[-1]
     assert len(plan.origins) == 90 and len(plan.fit_origins) == 13

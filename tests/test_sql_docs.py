@@ -121,7 +121,7 @@ def bi_database(request, tmp_path_factory, dialect: str):
     try:
         with pytest.MonkeyPatch.context() as mp:
             for key in list(os.environ):
-                if key.startswith("FORECASTER_") and key not in ("FORECASTER_TEST_PG", "FORECASTER_SHARED_DATA"):
+                if key.startswith("FORECASTER_") and key != "FORECASTER_TEST_PG":
                     mp.delenv(key)
             mp.chdir(workdir)
             build_bi_database(db.url, workdir)
@@ -231,7 +231,7 @@ def check_accuracy_by_model_run(rows, db):
 
 
 def check_candle_gaps(rows, db):
-    # Upbit maintenance in the slice (shared/data/README.md); the Binance slice has no gap.
+    # Upbit maintenance in the slice (tests/data/README.md); the Binance slice has no gap.
     got = [(ex, utc(a), utc(b), int(n)) for ex, a, b, n in
            zip(rows["exchange"], rows["last_before_gap"], rows["first_after_gap"], rows["missing_hours"])]
     assert got == [("upbit", utc("2023-12-03T15Z"), utc("2023-12-03T21Z"), 5),
