@@ -71,7 +71,7 @@ def test_fhs_band_scales_past_standardised_returns_by_todays_volatility(frame):
 
 
 def test_seasonal_factors_find_quiet_weekends_and_busy_us_hours():
-    frame = real_candles(8_760, end="2023-12-31T23:00Z")
+    frame = real_candles(8_759, end="2023-12-31T23:00Z")  # the whole of 2023
     s = _series(frame)
     season = seasonal_factors(s.returns, s.how)
     assert season.shape == (168,) and np.isclose(np.mean(season ** 2), 1.0)
