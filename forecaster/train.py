@@ -9,8 +9,8 @@ target crosses the split (validation inputs may look back into the training part
 2. The LSTM learns the 10/50/90% quantiles of the scaled h-hour return (pinball loss, early
    stopping on the validation slice).
 3. On the validation slice: median shrinkage, conformal band factors, and per horizon the band to
-   serve: the LSTM's, the volatility model's or a model-free yardstick's (bands.py), whichever
-   has the lowest interval score out of sample there (calibrate.choose_sources).
+   serve: the volatility model's, unless the LSTM's or a model-free yardstick's (bands.py) has a
+   lower interval score out of sample there by more than chance (calibrate.choose_sources).
 4. The volatility model is fit again on the whole history for serving.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .volatility import VolatilityModel, fit_volatility
 
 MIN_TRAIN_SAMPLES = 64
 MIN_VAL_SAMPLES = 24
-SOURCES = ("lstm", "volatility", *bands.YARDSTICKS)  # candidate bands, in order of preference on ties
+SOURCES = ("volatility", "lstm", *bands.YARDSTICKS)  # candidate bands; the first is the default
 
 
 @dataclass
@@ -239,9 +239,12 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
     z = _predict_z(model, torch.from_numpy(va.x), device)
     cal = _calibration(z, va, config)
     candidates = _candidates(z, va, cal, vol_val, s)
-    sources, scores = calibrate.choose_sources({k: candidates[k] for k in SOURCES}, va.ret, va.close)
+    sources, scores = calibrate.choose_sources({k: candidates[k] for k in SOURCES}, va.ret, va.close,
+                                               default="volatility")
     center = np.asarray(cal["shrink"])[None, :] * z[..., 1] * va.scale
     metrics = _band_metrics(candidates, sources, scores, va, center)
+    metrics["band_beaten_at"] = calibrate.beaten_horizons(candidates, sources, list(bands.YARDSTICKS),
+                                                          va.ret, va.close)
     vol = _nonzero_tails(fit_volatility(s.log_close, s.log_range, s.times, config.horizon))
     metrics.update(
         n_train=int(len(tr.x)), n_val=int(len(va.x)), epochs=int(epochs), device=str(device),

@@ -80,17 +80,19 @@ def test_seasonal_factors_find_quiet_weekends_and_busy_us_hours():
     assert season.reshape(7, 24)[5].mean() < season.reshape(7, 24)[2].mean()  # Saturday < Wednesday
 
 
-def test_choose_sources_serves_the_lowest_interval_score_per_horizon():
+def test_a_challenger_band_is_served_only_where_it_wins_beyond_chance():
     rng = np.random.default_rng(0)
-    actual = rng.normal(0, 0.01, size=(400, 2))
-    tight = np.stack([np.full((400, 2), -0.0128), np.full((400, 2), 0.0128)], axis=-1)
-    wide = tight * 3
-    mixed = tight.copy()
-    mixed[:, 1] *= 3  # tight at h=1, wide at h=2
-    sources, scores = calibrate.choose_sources({"mixed": mixed, "wide": wide, "tight": tight}, actual,
-                                               np.full(400, 100.0))
-    assert sources == ["mixed", "tight"]  # ties go to the first listed
-    assert scores["wide"][0] > scores["tight"][0]
+    n = 24 * 90
+    actual = rng.normal(0, 0.01, size=(n, 3))
+    good = np.stack([np.full((n, 3), -0.0128), np.full((n, 3), 0.0128)], axis=-1)  # the right band
+    default = good.copy()
+    default[:, 0] *= 2.0  # h=1: twice too wide
+    default[:, 1] *= 1.002  # h=2: a hair too wide, a difference chance could make
+    rival = {"default": default, "good": good}
+    sources, scores = calibrate.choose_sources(rival, actual, np.full(n, 100.0), default="default")
+    assert sources == ["good", "default", "default"]
+    assert scores["good"][1] < scores["default"][1]  # lower, but not beyond chance
+    assert calibrate.beaten_horizons(rival, ["default"] * 3, ["good"], actual, np.full(n, 100.0)) == [1]
 
 
 def test_cross_fitted_conformal_band_never_sees_the_origins_it_is_scored_on():
