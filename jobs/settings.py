@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     retrain_cron: str = "30 0 * * *"
     http_port: int = 9108
     http_timeout_seconds: float = 20.0
-    backfill_days: int = 180
+    backfill_days: int = 730              # two years: the volatility model reads that far back
     train_hours: int = 4320               # the training window: 180 days
     keep_models: int = 5                  # weights kept beside the promoted model, per market
     healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
