@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         frame = frame.loc[:to_utc(args.until)]
     started = time.perf_counter()
     res = walk_forward(frame, days=args.days, step=args.step, retrain_every=args.retrain_every,
-                       train_hours=args.train_hours, horizon=args.horizon,
+                       train_steps=args.train_hours, horizon=args.horizon,
                        config=ModelConfig(horizon=args.horizon, seed=args.seed),
                        device=args.device,
                        progress=lambda i, n: print(f"fit {i}/{n}", file=sys.stderr, flush=True))

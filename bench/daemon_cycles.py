@@ -31,7 +31,7 @@ from tests.fake_exchange import FakeExchange  # noqa: E402
 MARKETS = ["bithumb:ETH-KRW", "binance:ETH-USDT"]
 # The default architecture (lookback 168, hidden 64), one epoch on a short window: a quick start, and
 # forecasts that cost what they cost in production.
-MODEL = {"lookback": 168, "patch": 4, "hidden_size": 64, "num_layers": 1, "max_epochs": 1, "val_hours": 720}
+MODEL = {"lookback": 168, "patch": 4, "hidden_size": 64, "num_layers": 1, "max_epochs": 1, "val_steps": 720}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

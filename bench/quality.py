@@ -33,17 +33,18 @@ def _volatility_only(frame, result, horizon):
     exactly like the model: what it adds is what the LSTM and the choice add on top."""
     from forecaster import windows
     from forecaster.config import ModelConfig
-    from forecaster.frames import HOUR, hourly_grid
+    from forecaster.frames import step_grid
     from forecaster.volatility import fit_volatility
     cfg = ModelConfig()
+    hour = pd.Timedelta(hours=1)
     rows = []
     for fit in result.fits:
         origins = pd.DatetimeIndex(result.predictions.loc[result.predictions["fit_index"] == fit["fit_index"],
                                                           "origin_time"].unique())
-        span = frame.loc[fit["origin"] - (cfg.volatility_hours - 1) * HOUR:fit["origin"]]
-        s = windows.series_from_grid(hourly_grid(span))
+        span = frame.loc[fit["origin"] - (cfg.volatility_steps - 1) * hour:fit["origin"]]
+        s = windows.series_from_grid(step_grid(span))
         vol = fit_volatility(s.log_close, s.log_range, s.times, horizon)
-        grid = hourly_grid(frame.loc[origins.min() - 800 * HOUR:origins.max()])
+        grid = step_grid(frame.loc[origins.min() - 800 * hour:origins.max()])
         g = windows.series_from_grid(grid, fill=True)
         pos = grid.index.get_indexer(origins)
         band = vol.band(g.log_close, g.log_range, g.times, pos)
@@ -59,19 +60,19 @@ def run_series(name: str, args) -> dict:
     import torch
     torch.set_num_threads(args.threads)
     from forecaster import metrics
-    from forecaster.backtest import history_hours, walk_forward
+    from forecaster.backtest import history_steps, walk_forward
     from forecaster.config import ModelConfig
-    from forecaster.frames import HOUR, candles_frame
+    from forecaster.frames import candles_frame
 
     cfg = ModelConfig()
     frame = candles_frame(pd.read_csv(shared_data() / f"{name}_1h_dev.csv"))
     if args.until:
         frame = frame.loc[:pd.Timestamp(args.until, tz="UTC")]
-    first = frame.index[-1] - (args.days * 24 + 24 + history_hours(cfg, args.train_hours)) * HOUR
+    first = frame.index[-1] - (args.days * 24 + 24 + history_steps(cfg, args.train_hours)) * pd.Timedelta(hours=1)
     frame = frame.loc[first:]
     started = time.perf_counter()
     res = walk_forward(frame, days=args.days, step=1, retrain_every=args.retrain_every,
-                       train_hours=args.train_hours, horizon=24, config=cfg)
+                       train_steps=args.train_hours, horizon=24, config=cfg)
     wall = time.perf_counter() - started
     from forecaster.backtest import yardstick_rows
     free = yardstick_rows(frame, pd.DatetimeIndex(res.predictions["origin_time"].unique()), 24)

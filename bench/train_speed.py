@@ -34,9 +34,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = ModelConfig()
-    frame = candles_frame(pd.read_csv(require_csv(args.csv, ""))).iloc[-max(args.hours, cfg.volatility_hours):]
+    frame = candles_frame(pd.read_csv(require_csv(args.csv, ""))).iloc[-max(args.hours, cfg.volatility_steps):]
     started = time.perf_counter()
-    res = train(frame, cfg, args.device, train_hours=args.hours,
+    res = train(frame, cfg, args.device, train_steps=args.hours,
                 progress=lambda e, n, tl, vl: print(f"epoch {e}/{n} train {tl:.4f} val {vl:.4f}",
                                                     file=sys.stderr))
     seconds = time.perf_counter() - started

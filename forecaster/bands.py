@@ -1,16 +1,16 @@
 """Model-free 80% bands: the yardsticks every band the service serves is judged against.
 
-Each takes the hourly log closes of a grid (NaN where an hour is missing) and grid indices of
+Each takes the log closes of a grid of steps (NaN where a candle is missing) and grid indices of
 origins, and returns the 10% and 90% quantiles of the log-return from each origin's close to
-h = 1..H hours later, as an (n, H, 2) array. A band at origin t reads only log closes at indices
+h = 1..H steps later, as an (n, H, 2) array. A band at origin t reads only log closes at indices
 <= t (tests change everything after t and check that nothing moves).
 
-- empirical: the quantiles of the past ``window`` hours' h-hour log returns (every pair of
-  existing closes h hours apart inside (t - window, t]).
-- ewma: a normal band, +-1.2816 x the EWMA volatility (RiskMetrics, lambda 0.97) x sqrt(h).
-- fhs: filtered historical simulation (Barone-Adesi et al. 1999): the quantiles of past h-hour
-  returns divided by the EWMA volatility known at their start, times today's EWMA volatility,
-  times sqrt(h).
+- empirical: the quantiles of the past ``window`` steps' h-step log returns (every pair of
+  existing closes h steps apart inside (t - window, t]); the window is 180 days.
+- ewma: a normal band, +-1.2816 x the EWMA volatility (RiskMetrics, lambda 0.97 per step) x sqrt(h).
+- fhs: filtered historical simulation (Barone-Adesi et al. 1999): the quantiles of past h-step
+  returns divided by the EWMA volatility (lambda 0.99 per step) known at their start, times
+  today's EWMA volatility, times sqrt(h).
 """
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from .intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 LOWER, UPPER = 0.1, 0.9  # the central 80% band
-WINDOW_HOURS = 4320  # 180 days: the training window of the default model
+WINDOW_DAYS = 180  # the training window of the default model
 EWMA_LAMBDA = 0.97
 FHS_LAMBDA = 0.99
 _MIN_RETURNS = 48  # fewer past h-hour returns than this: the quantile is NaN (no band)
@@ -58,20 +60,24 @@ def ewma_sigma(log_close: np.ndarray, lam: float) -> np.ndarray:
     return np.sqrt(var.ffill().to_numpy())
 
 
-def empirical(log_close: np.ndarray, origins: np.ndarray, horizon: int,
-              window: int = WINDOW_HOURS) -> np.ndarray:
+def window_steps(interval: str | Interval = DEFAULT_INTERVAL) -> int:
+    return get_interval(interval).days(WINDOW_DAYS)
+
+
+def empirical(log_close: np.ndarray, origins: np.ndarray, horizon: int, window: int) -> np.ndarray:
     return _trailing_quantiles(h_returns(log_close, horizon), origins, window, horizon)
 
 
-def ewma_normal(log_close: np.ndarray, origins: np.ndarray, horizon: int,
+def ewma_normal(log_close: np.ndarray, origins: np.ndarray, horizon: int, window: int = 0,
                 lam: float = EWMA_LAMBDA) -> np.ndarray:
+    """``window`` is unused (the EWMA has no window): the yardsticks share one signature."""
     z = NormalDist().inv_cdf(UPPER)
     spread = ewma_sigma(log_close, lam)[origins][:, None] * np.sqrt(np.arange(1, horizon + 1))[None, :]
     return np.stack([-z * spread, z * spread], axis=-1)
 
 
-def fhs(log_close: np.ndarray, origins: np.ndarray, horizon: int, lam: float = FHS_LAMBDA,
-        window: int = WINDOW_HOURS) -> np.ndarray:
+def fhs(log_close: np.ndarray, origins: np.ndarray, horizon: int, window: int,
+        lam: float = FHS_LAMBDA) -> np.ndarray:
     sigma = ewma_sigma(log_close, lam)
     root_h = np.sqrt(np.arange(1, horizon + 1))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -84,7 +90,9 @@ def fhs(log_close: np.ndarray, origins: np.ndarray, horizon: int, lam: float = F
 YARDSTICKS = {"empirical": empirical, "ewma": ewma_normal, "fhs": fhs}
 
 
-def yardsticks(log_close: np.ndarray, origins: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+def yardsticks(log_close: np.ndarray, origins: np.ndarray, horizon: int,
+               interval: str | Interval = DEFAULT_INTERVAL) -> dict[str, np.ndarray]:
     """Every model-free band at the origins: name -> (n, H, 2) log-return quantiles."""
     origins = np.asarray(origins, dtype=np.int64)
-    return {name: band(log_close, origins, horizon) for name, band in YARDSTICKS.items()}
+    window = window_steps(interval)
+    return {name: band(log_close, origins, horizon, window) for name, band in YARDSTICKS.items()}

@@ -126,7 +126,7 @@ def _block_means(diff: np.ndarray, ok: np.ndarray, block: int) -> np.ndarray:
     return d.sum(axis=1) / np.maximum(w, 1)
 
 
-def lower_beyond_chance(a: np.ndarray, b: np.ndarray, ok: np.ndarray, z: float, block: int = 24) -> bool:
+def lower_beyond_chance(a: np.ndarray, b: np.ndarray, ok: np.ndarray, z: float, block: int) -> bool:
     """Is the mean of per-row scores ``a`` lower than ``b``'s by more than ``z`` standard errors?"""
     means = _block_means(a - b, ok, block)
     if len(means) < 2:
@@ -148,7 +148,7 @@ def scores_by_row(candidates: dict[str, np.ndarray], actual: np.ndarray, close: 
 
 
 def choose_sources(candidates: dict[str, np.ndarray], actual: np.ndarray, close: np.ndarray, *,
-                   default: str, block: int = 24) -> tuple[list[str], dict[str, np.ndarray]]:
+                   default: str, block: int) -> tuple[list[str], dict[str, np.ndarray]]:
     """Per horizon, the band to serve: ``default`` unless another candidate's mean interval score
     on the validation origins is lower by more than chance. candidates: name -> (n, H, 2)
     log-return bands scored out of sample; actual: (n, H) log returns; close: (n,) the origins'
@@ -177,7 +177,7 @@ def choose_sources(candidates: dict[str, np.ndarray], actual: np.ndarray, close:
 
 
 def beaten_horizons(candidates: dict[str, np.ndarray], served: list[str], rivals: list[str],
-                    actual: np.ndarray, close: np.ndarray, block: int = 24) -> list[int]:
+                    actual: np.ndarray, close: np.ndarray, block: int) -> list[int]:
     """Horizons (1-based) where one of ``rivals`` has a lower interval score than the served band
     by more than chance (the test of choose_sources): what the promotion gate refuses."""
     ok, rows = scores_by_row(candidates, actual, close)

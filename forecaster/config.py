@@ -3,35 +3,43 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from .intervals import DEFAULT_INTERVAL, INTERVALS, get_interval
+
 QUANTILES = (0.1, 0.5, 0.9)
+# Names older models and settings used, read as today's (FORECASTER_MODEL_OVERRIDES, stored configs).
+RENAMED = {"val_hours": "val_steps", "volatility_hours": "volatility_steps"}
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyperparameters of the LSTM forecaster (plain JSON types only).
+    """Hyperparameters of the forecaster (plain JSON types only). Lengths are in steps of
+    ``interval`` (hours for the default 1h); ``ModelConfig.for_interval`` gives each interval's
+    defaults (forecaster/intervals.py).
 
     Args:
-        lookback: hours of closed candles the model sees before the origin.
-        horizon: hours forecast from each origin (1..horizon).
-        patch: consecutive hours the LSTM reads as one step (lookback / patch steps): the
-            same information, several times faster on a CPU than one step per hour.
+        interval: the candle interval the model reads and forecasts (15m, 1h, 4h, 1d).
+        lookback: steps of closed candles the model sees before the origin.
+        horizon: steps forecast from each origin (1..horizon).
+        patch: consecutive steps the LSTM reads as one (lookback / patch LSTM steps): the same
+            information, several times faster on a CPU than one LSTM step per candle.
         hidden_size, num_layers, dropout: LSTM size.
         lr, weight_decay, max_epochs, batch_size, patience, grad_clip: optimisation.
-        val_hours: the latest hours of the training span held out (by time) for early stopping,
+        val_steps: the latest steps of the training span held out (by time) for early stopping,
             median shrinkage, band calibration and the choice of band per horizon. Half of the
             default 180-day span: the band's conformal factors from 30 days were too noisy
             (checked on 2021-2023 of both series, not on one window).
-        volatility_hours: the history the volatility model (forecaster/volatility.py) is fit on,
-            up to the origin (two years, or what the store has); longer than the LSTM's span
-            because its 7 coefficients per horizon are noisy on 180 days of overlapping returns
-            (interval score of its band relative to the empirical band's, seven development
-            series, weekly refits: 0.959 on 180 days, 0.948 on one year, 0.945 on two).
-        max_gap_fraction: at forecast time, the largest share of missing hours in the lookback
+        volatility_steps: the history the volatility model (forecaster/volatility.py) is fit on,
+            up to the origin (two years for 1h, or what the store has); longer than the LSTM's
+            span because its 7 coefficients per horizon are noisy on 180 days of overlapping
+            returns (interval score of its band relative to the empirical band's, seven 1h
+            development series, weekly refits: 0.959 on 180 days, 0.948 on one year, 0.945 on two).
+        max_gap_fraction: at forecast time, the largest share of missing candles in the lookback
             that is forward-filled; more raises NotEnoughHistory.
         shrink_grid: number of steps of the per-horizon median shrinkage grid on [0, 1].
         seed: seeds Python, NumPy and torch; same data + config + seed on CPU -> same weights.
     """
 
+    interval: str = DEFAULT_INTERVAL
     lookback: int = 168
     horizon: int = 24
     patch: int = 4
@@ -44,31 +52,47 @@ class ModelConfig:
     batch_size: int = 256
     patience: int = 5
     grad_clip: float = 1.0
-    val_hours: int = 2160
-    volatility_hours: int = 17520
+    val_steps: int = 2160
+    volatility_steps: int = 17520
     max_gap_fraction: float = 0.1
     shrink_grid: int = 20
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.interval not in INTERVALS:
+            raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
         if self.lookback < 2 or self.horizon < 1:
             raise ValueError("lookback must be >= 2 and horizon >= 1")
         if self.patch < 1 or self.lookback % self.patch:
             raise ValueError("patch must be >= 1 and divide lookback")
         if self.hidden_size < 1 or self.num_layers < 1 or self.max_epochs < 1:
             raise ValueError("hidden_size, num_layers and max_epochs must be >= 1")
-        if self.val_hours < self.horizon + 1:
-            raise ValueError("val_hours must exceed horizon")
-        if self.volatility_hours < 24 * 30:
-            raise ValueError("volatility_hours must be at least 720 (a month)")
+        if self.val_steps < self.horizon + 1:
+            raise ValueError("val_steps must exceed horizon")
+        if self.volatility_steps < 30 * get_interval(self.interval).steps_per_day:
+            raise ValueError("volatility_steps must cover at least 30 days")
         if not 0.0 <= self.max_gap_fraction < 1.0:
             raise ValueError("max_gap_fraction must be in [0, 1)")
+
+    @property
+    def step(self):
+        return get_interval(self.interval)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        """Build from a dict; unknown keys are ignored so older readers accept newer models."""
+        """Build from a dict; unknown keys are ignored so older readers accept newer models, and
+        renamed keys are read under their new names."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in dict(d).items() if k in names})
+        d = {RENAMED.get(k, k): v for k, v in dict(d).items()}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def for_interval(cls, interval: str = DEFAULT_INTERVAL, **overrides) -> "ModelConfig":
+        """The defaults of an interval (forecaster/intervals.py), then ``overrides``."""
+        iv = get_interval(interval)
+        base = {"interval": iv.name, "lookback": iv.lookback, "patch": iv.patch, "horizon": iv.horizon,
+                "val_steps": iv.val_steps, "volatility_steps": iv.volatility_steps}
+        return cls.from_dict({**base, **overrides})

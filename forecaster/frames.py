@@ -1,8 +1,8 @@
-"""Input frames: one normal form for candles, and the hourly grid the model works on.
+"""Input frames: one normal form for candles, and the grid of steps the model works on.
 
-Gaps: real series miss hours (exchange outages). ``hourly_grid`` reindexes to the full hourly
-grid and leaves the missing hours as NaN; training drops every sample whose lookback or targets
-touch a missing hour; forecasting forward-fills a short gap in the lookback (at most
+Gaps: real series miss candles (exchange outages). ``step_grid`` reindexes to every step of the
+interval and leaves the missing ones as NaN; training drops every sample whose lookback or targets
+touch a missing step; forecasting forward-fills a short gap in the lookback (at most
 ``ModelConfig.max_gap_fraction`` of it) and raises NotEnoughHistory otherwise.
 """
 from __future__ import annotations
@@ -12,8 +12,9 @@ import pandas as pd
 
 from .errors import NotEnoughHistory
 
+from .intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 COLUMNS = ("open", "high", "low", "close", "volume")
-HOUR = pd.Timedelta(hours=1)
 
 
 def _times(df: pd.DataFrame) -> pd.DatetimeIndex:
@@ -32,9 +33,10 @@ def _times(df: pd.DataFrame) -> pd.DatetimeIndex:
     return idx
 
 
-def candles_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Normalise candles: DatetimeIndex ``open_time`` (aware UTC, on the hour), float columns
-    open, high, low, close, volume, sorted ascending, unique, positive prices.
+def candles_frame(df: pd.DataFrame, interval: str | Interval = DEFAULT_INTERVAL) -> pd.DataFrame:
+    """Normalise candles: DatetimeIndex ``open_time`` (aware UTC, each a whole number of steps of
+    ``interval`` after the first, on a whole minute), float columns open, high, low, close,
+    volume, sorted ascending, unique, positive prices.
 
     Accepts ``open_time`` or ``ts`` (ISO text, datetimes or epoch ms) as a column, or a
     DatetimeIndex (naive is read as UTC). Raises ValueError naming the first bad row.
@@ -49,9 +51,12 @@ def candles_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_index()
     if out.index.has_duplicates:
         raise ValueError(f"duplicate open_time {out.index[out.index.duplicated()][0]}")
-    if len(out) and (out.index != out.index.floor("h")).any():
-        bad = out.index[out.index != out.index.floor("h")][0]
-        raise ValueError(f"open_time {bad} is not on the hour")
+    step = pd.Timedelta(get_interval(interval).step)
+    if len(out):
+        off_grid = (out.index != out.index.floor("min")) | ((out.index - out.index[0]) % step != pd.Timedelta(0))
+        if off_grid.any():
+            raise ValueError(f"open_time {out.index[off_grid][0]} is not on the {get_interval(interval).name} "
+                             f"grid of the candles before it")
     bad = out[out.isna().any(axis=1) | (out[["open", "high", "low", "close"]] <= 0).any(axis=1)
               | (out["volume"] < 0)]
     if len(bad):
@@ -59,14 +64,15 @@ def candles_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def hourly_grid(frame: pd.DataFrame, end: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Reindex a candles frame onto every hour from its first row to ``end`` (default: last
-    row); missing hours are NaN. Rows after ``end`` are dropped, never looked at."""
+def step_grid(frame: pd.DataFrame, interval: str | Interval = DEFAULT_INTERVAL,
+              end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Reindex a candles frame onto every step of ``interval`` from its first row to ``end``
+    (default: last row); missing steps are NaN. Rows after ``end`` are dropped, never looked at."""
     if end is not None:
         frame = frame.loc[:end]
     if len(frame) == 0:
         raise NotEnoughHistory("no candles")
-    full = pd.date_range(frame.index[0], frame.index[-1], freq="h", name="open_time")
+    full = pd.date_range(frame.index[0], frame.index[-1], freq=get_interval(interval).step, name="open_time")
     return frame.reindex(full)
 
 

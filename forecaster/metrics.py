@@ -72,15 +72,18 @@ def _row_scores(scored: pd.DataFrame, lower: str, upper: str, alpha: float = 0.2
     return (up - lo) + (2 / alpha) * (np.maximum(lo - y, 0) + np.maximum(y - up, 0))
 
 
-def bootstrap_ratio(scored: pd.DataFrame, reference: str = "empirical", *, resamples: int = 2000,
-                    level: float = 0.9, seed: int = 0) -> dict:
+def bootstrap_ratio(scored: pd.DataFrame, reference: str = "empirical", *,
+                    block: pd.Timedelta = pd.Timedelta(days=1), resamples: int = 2000, level: float = 0.9,
+                    seed: int = 0) -> dict:
     """The mean over horizons of interval score ratios (model / ``reference`` band), with a
-    block-bootstrap interval: neighbouring origins share most of their targets, so whole days
-    of origins are resampled, not single hours. -> {"ratio", "low", "high", "days"}"""
+    block-bootstrap interval: neighbouring origins share most of their targets, so the origins of
+    whole blocks of time (a day for hourly candles) are resampled, not single origins.
+    -> {"ratio", "low", "high", "blocks", "block"}"""
     if f"{reference}_lower" not in scored or scored.empty:
         return {}
-    day = pd.DatetimeIndex(scored["origin_time"]).floor("D")
-    frame = pd.DataFrame({"day": day, "horizon": scored["horizon"].to_numpy(),
+    times = pd.DatetimeIndex(scored["origin_time"])
+    frame = pd.DataFrame({"day": (times - times.min()) // block,
+                          "horizon": scored["horizon"].to_numpy(),
                           "model": _row_scores(scored, "yhat_lower", "yhat_upper"),
                           "ref": _row_scores(scored, f"{reference}_lower", f"{reference}_upper")})
     sums = frame.groupby(["day", "horizon"])[["model", "ref"]].sum().unstack("horizon", fill_value=0.0)
@@ -91,4 +94,5 @@ def bootstrap_ratio(scored: pd.DataFrame, reference: str = "empirical", *, resam
     ratios = (model[idx].sum(axis=1) / ref[idx].sum(axis=1)).mean(axis=1)
     tail = (1 - level) / 2
     low, high = np.quantile(ratios, [tail, 1 - tail])
-    return {"ratio": point, "low": float(low), "high": float(high), "days": int(len(model))}
+    return {"ratio": point, "low": float(low), "high": float(high), "blocks": int(len(model)),
+            "block": str(block)}

@@ -11,9 +11,9 @@ from . import bands, calibrate, serialize, windows
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import NotEnoughHistory
-from .frames import HOUR, candles_frame, hourly_grid, to_utc
+from .frames import candles_frame, step_grid, to_utc
 from .model import QuantileLSTM
-from .volatility import FEATURE_HOURS, VolatilityModel
+from .volatility import VolatilityModel, feature_steps
 
 FORECAST_COLUMNS = ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"]
 
@@ -47,12 +47,12 @@ class Forecaster:
         return dict(self.meta.get("metrics", {}))
 
     @property
-    def history_hours(self) -> int:
-        """Hours of candles up to the origin a forecast reads: the lookback, the volatility
-        model's month of features, and the yardsticks' window when one of them is served."""
-        need = max(self.config.lookback, max(FEATURE_HOURS))
+    def history_steps(self) -> int:
+        """Candles up to the origin a forecast reads: the lookback, the volatility model's month
+        of features, and the yardsticks' window when one of them is served."""
+        need = max(self.config.lookback, max(feature_steps(self.config.step)))
         if set(self.sources) & set(bands.YARDSTICKS):
-            need = max(need, bands.WINDOW_HOURS)
+            need = max(need, bands.window_steps(self.config.step))
         return need + 1
 
     def _usable(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
@@ -74,14 +74,15 @@ class Forecaster:
         candidates = {"lstm": np.stack([lower, upper], axis=-1) * state.scale[..., None],
                       "volatility": state.scale[..., None] * self.vol.z[None]}
         wanted = [name for name in bands.YARDSTICKS if name in self.sources]
+        window = bands.window_steps(s.interval)
         for name in wanted:
-            candidates[name] = bands.YARDSTICKS[name](s.log_close, origins, self.config.horizon)
+            candidates[name] = bands.YARDSTICKS[name](s.log_close, origins, self.config.horizon, window)
         band = np.stack([candidates[src][:, h] for h, src in enumerate(self.sources)], axis=1)
         # a yardstick without enough history at this origin: the volatility band stands in
         band = np.where(np.isfinite(band), band, candidates["volatility"])
         if not np.isfinite(band).all():
-            raise NotEnoughHistory(f"fewer than {min(FEATURE_HOURS)} hours of history before the origin "
-                                   "for the volatility model")
+            raise NotEnoughHistory(f"fewer than {min(feature_steps(s.interval))} candles of history before the "
+                                   "origin for the volatility model")
         center = center * state.scale  # exactly 0 where the median is the naive forecast
         center = np.clip(center, band[..., 0], band[..., 1])
         return np.stack([band[..., 0], center, band[..., 1]], axis=-1)
@@ -89,18 +90,19 @@ class Forecaster:
     def forecast_many(self, frame: pd.DataFrame, origins) -> pd.DataFrame:
         """Forecasts from several origins at once (each sees only rows <= itself): columns
         origin_time, horizon, target_time, yhat, yhat_lower, yhat_upper."""
-        frame = candles_frame(frame)
+        step = self.config.step
+        frame = candles_frame(frame, step)
         stamps = pd.DatetimeIndex([to_utc(o) for o in origins])
         if len(stamps) == 0:
             return pd.DataFrame(columns=["origin_time", *FORECAST_COLUMNS])
-        grid = hourly_grid(frame, end=stamps.max())
-        s = windows.series_from_grid(grid, fill=True)
+        grid = step_grid(frame, step, end=stamps.max())
+        s = windows.series_from_grid(grid, fill=True, interval=step)
         pos = grid.index.get_indexer(stamps)
         bad = (pos < 0) | ~self._usable(s, np.maximum(pos, 0))
         if bad.any():
             raise NotEnoughHistory(
                 f"origin {stamps[bad][0]} is not a candle of the frame or has fewer than "
-                f"{self.config.lookback} mostly complete hours of history before it")
+                f"{self.config.lookback} mostly complete candles of history before it")
         q = self._quantiles(s, pos)  # (n, H, 3)
         close = s.close[pos][:, None]
         # where the median does not move, the forecast is the close itself, not exp(log(close))
@@ -112,7 +114,7 @@ class Forecaster:
             "yhat": yhat.ravel(),
             "yhat_lower": (close * np.exp(q[..., 0])).ravel(),
             "yhat_upper": (close * np.exp(q[..., 2])).ravel()})
-        out.insert(2, "target_time", out["origin_time"] + out["horizon"] * HOUR)
+        out.insert(2, "target_time", out["origin_time"] + out["horizon"] * pd.Timedelta(step.step))
         return out
 
     def forecast(self, frame: pd.DataFrame, origin: datetime | None = None) -> pd.DataFrame:
@@ -120,7 +122,7 @@ class Forecaster:
         only rows with open_time <= origin. Gaps of at most ``max_gap_fraction`` of the lookback
         are forward-filled; otherwise NotEnoughHistory. Columns: horizon, target_time, yhat,
         yhat_lower, yhat_upper (prices in the units of close)."""
-        frame = candles_frame(frame)
+        frame = candles_frame(frame, self.config.step)
         if len(frame) == 0:
             raise NotEnoughHistory("no candles")
         origin = frame.index[-1] if origin is None else to_utc(origin)
@@ -141,7 +143,7 @@ def evaluate(weights_or_forecaster, frame: pd.DataFrame, origins) -> dict:
     from . import metrics  # local: metrics is light, but keep predict's imports minimal
 
     fc = _as_forecaster(weights_or_forecaster)
-    frame = candles_frame(frame)
+    frame = candles_frame(frame, fc.config.step)
     pred = fc.forecast_many(frame, origins)
     scored = metrics.attach_actuals(pred, frame)
     return metrics.summary(scored)

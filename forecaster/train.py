@@ -1,6 +1,6 @@
 """Training: candles in, safetensors weights and metrics out. No I/O.
 
-The span is split by time: the last ``val_hours`` hours are the validation slice. Training
+The span is split by time: the last ``val_steps`` steps are the validation slice. Training
 samples have every target at or before the split; validation origins are at or after it, so no
 target crosses the split (validation inputs may look back into the training part).
 
@@ -29,7 +29,7 @@ from . import bands, calibrate, serialize, windows
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import NotEnoughHistory, TrainingCancelled
-from .frames import candles_frame, hourly_grid
+from .frames import candles_frame, step_grid
 from .model import QuantileLSTM, pinball_loss
 from .volatility import VolatilityModel, fit_volatility
 
@@ -71,17 +71,17 @@ def _split(s: windows.Series, cfg: ModelConfig, first: int):
     n = len(s.log_close)
     origins = windows.complete_origins(s, cfg.lookback, cfg.horizon, with_targets=True)
     origins = origins[origins - cfg.lookback >= first]
-    split = n - 1 - cfg.val_hours  # grid index of the split hour
+    split = n - 1 - cfg.val_steps  # grid index of the split step
     train_o = origins[origins + cfg.horizon <= split]
     val_o = origins[origins >= split]
     if len(train_o) < MIN_TRAIN_SAMPLES or len(val_o) < MIN_VAL_SAMPLES:
-        need = cfg.lookback + cfg.horizon + MIN_TRAIN_SAMPLES + cfg.val_hours
+        need = cfg.lookback + cfg.horizon + MIN_TRAIN_SAMPLES + cfg.val_steps
         raise NotEnoughHistory(
-            f"{n - first} hours give {len(train_o)} complete training and {len(val_o)} "
+            f"{n - first} {cfg.interval} candles give {len(train_o)} complete training and {len(val_o)} "
             f"validation windows; need at least {MIN_TRAIN_SAMPLES} and {MIN_VAL_SAMPLES} "
-            f"(about {need}+ gap-free hours for lookback={cfg.lookback}, "
-            f"horizon={cfg.horizon}, val_hours={cfg.val_hours})")
-    vol = fit_volatility(s.log_close, s.log_range, s.times, cfg.horizon, end=split)
+            f"(about {need}+ gap-free candles for lookback={cfg.lookback}, "
+            f"horizon={cfg.horizon}, val_steps={cfg.val_steps})")
+    vol = fit_volatility(s.log_close, s.log_range, s.times, cfg.horizon, end=split, interval=cfg.interval)
     vol = _nonzero_tails(vol)
     # the yardsticks need their window of history before the first validation origin too
     return _samples(s, train_o, cfg, vol), _samples(s, val_o, cfg, vol), vol
@@ -167,7 +167,8 @@ def _fit(model, tr: _Samples, va: _Samples, cfg, device, gen, stop, progress) ->
 
 def _calibration(z: np.ndarray, va: _Samples, cfg: ModelConfig) -> dict:
     """Shrinkage and conformal factors from validation predictions z (n, H, 3)."""
-    shrink = calibrate.choose_shrink(z[..., 1] * va.scale, va.ret, cfg.shrink_grid)
+    shrink = calibrate.choose_shrink(z[..., 1] * va.scale, va.ret, cfg.shrink_grid,
+                                     block=cfg.step.bootstrap_block(cfg.horizon))
     center = shrink[None, :] * z[..., 1]
     k_lo, k_up = calibrate.conformal_factors(center, z[..., 1] - z[..., 0], z[..., 2] - z[..., 1], va.z)
     return {"shrink": shrink.tolist(), "k_lo": k_lo.tolist(), "k_up": k_up.tolist()}
@@ -180,7 +181,7 @@ def _candidates(z: np.ndarray, va: _Samples, cal: dict, vol: VolatilityModel,
     center = np.asarray(cal["shrink"])[None, :] * z[..., 1]
     lstm = calibrate.cross_fitted(center, z[..., 1] - z[..., 0], z[..., 2] - z[..., 1], va.z)
     out = {"lstm": lstm * va.scale[..., None], "volatility": va.scale[..., None] * vol.z[None]}
-    out.update(bands.yardsticks(s.log_close, va.origins, z.shape[1]))
+    out.update(bands.yardsticks(s.log_close, va.origins, z.shape[1], s.interval))
     return out
 
 
@@ -215,20 +216,21 @@ def describe_sources(sources: list[str]) -> str:
 
 
 def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str = "cpu", *,
-          train_hours: int | None = None, stop=None,
+          train_steps: int | None = None, stop=None,
           progress: Callable[[int, int, float, float], None] | None = None) -> TrainResult:
     """Train on the rows of ``frame`` (the caller picks the window): the volatility model on the
-    last ``config.volatility_hours`` of it, the LSTM on the last ``train_hours`` (default: all).
-    Raises NotEnoughHistory if too little complete data, TrainingCancelled if ``stop`` (an
-    Event-like) is set."""
+    last ``config.volatility_steps`` of it, the LSTM on the last ``train_steps`` (default: all),
+    in steps of ``config.interval``. Raises NotEnoughHistory if too little complete data,
+    TrainingCancelled if ``stop`` (an Event-like) is set."""
     started = time.perf_counter()
     device = resolve_device(device) if not isinstance(device, torch.device) else device
-    frame = candles_frame(frame)
+    step = config.step
+    frame = candles_frame(frame, step)
     if len(frame) == 0:
         raise NotEnoughHistory("no candles")
-    frame = frame.loc[frame.index[-1] - pd.Timedelta(hours=config.volatility_hours - 1):]
-    s = windows.series_from_grid(hourly_grid(frame))
-    first = max(0, len(s.log_close) - train_hours) if train_hours else 0
+    frame = frame.loc[frame.index[-1] - (config.volatility_steps - 1) * step.step:]
+    s = windows.series_from_grid(step_grid(frame, step), interval=step)
+    first = max(0, len(s.log_close) - train_steps) if train_steps else 0
     tr, va, vol_val = _split(s, config, first)
     gen = _seed(config.seed)
     model = QuantileLSTM(windows.N_FEATURES, config.hidden_size, config.num_layers,
@@ -239,13 +241,14 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
     z = _predict_z(model, torch.from_numpy(va.x), device)
     cal = _calibration(z, va, config)
     candidates = _candidates(z, va, cal, vol_val, s)
+    block = step.bootstrap_block(config.horizon)
     sources, scores = calibrate.choose_sources({k: candidates[k] for k in SOURCES}, va.ret, va.close,
-                                               default="volatility")
+                                               default="volatility", block=block)
     center = np.asarray(cal["shrink"])[None, :] * z[..., 1] * va.scale
     metrics = _band_metrics(candidates, sources, scores, va, center)
     metrics["band_beaten_at"] = calibrate.beaten_horizons(candidates, sources, list(bands.YARDSTICKS),
-                                                          va.ret, va.close)
-    vol = _nonzero_tails(fit_volatility(s.log_close, s.log_range, s.times, config.horizon))
+                                                          va.ret, va.close, block)
+    vol = _nonzero_tails(fit_volatility(s.log_close, s.log_range, s.times, config.horizon, interval=step))
     metrics.update(
         n_train=int(len(tr.x)), n_val=int(len(va.x)), epochs=int(epochs), device=str(device),
         train_seconds=round(time.perf_counter() - started, 3), shrink=cal["shrink"], sources=sources)

@@ -37,7 +37,7 @@ class BacktestOutcome:
                              for name, short in YARDSTICKS if name + "_interval_score" in s)]
         if ratio:
             lines.append(f"interval score / empirical band's, mean over horizons: {ratio['ratio']:.3f} "
-                         f"(90% block-bootstrap interval over {ratio['days']} days of origins: "
+                         f"(90% block-bootstrap interval, {ratio['blocks']} blocks of {ratio['block']}: "
                          f"{ratio['low']:.3f}-{ratio['high']:.3f}; below 1 is better)")
         if sources:
             lines.append("band served per horizon, by fit: " + " | ".join(sources))
@@ -62,7 +62,7 @@ def _format_table(table: pd.DataFrame) -> str:
 
 def backtest_market(services, market: Market, *, days: int, step: int, retrain_every: int, train_hours: int,
                     horizon: int, config=None, stop=None) -> BacktestOutcome:
-    from forecaster.backtest import history_hours, plan_walk_forward, walk_forward
+    from forecaster.backtest import history_steps, plan_walk_forward, walk_forward
     from forecaster.device import resolve_device
     from forecaster.errors import NotEnoughHistory
     from jobs.train import model_config
@@ -75,14 +75,14 @@ def backtest_market(services, market: Market, *, days: int, step: int, retrain_e
             if newest is None:
                 raise JobError(f"{market}: no candles stored yet")
             # Only what the first fit and the last target need: (first origin - train window, L].
-            since = newest - timedelta(hours=horizon + days * 24 + history_hours(config, train_hours))
+            since = newest - timedelta(hours=horizon + days * 24 + history_steps(config, train_hours))
             frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, since=since)
         n_fits = len(plan_walk_forward(frame.index, days=days, step=step, retrain_every=retrain_every,
                                        horizon=horizon).fit_origins)
         try:
             with progress(f"backtest {market}", n_fits) as bar:
                 result = walk_forward(frame, days=days, step=step, retrain_every=retrain_every,
-                                      train_hours=train_hours, horizon=horizon, config=config,
+                                      train_steps=train_hours, horizon=horizon, config=config,
                                       device=resolve_device(services.settings.device), stop=stop,
                                       progress=lambda done, total: bar.advance(1, f"fit {done}/{total}"))
         except NotEnoughHistory as exc:

@@ -68,7 +68,7 @@ def predict_market(services, market: Market) -> PredictOutcome:
                 raise JobError(f"{market}: promoted model run {run.id} cannot forecast ({exc}); it is retired and "
                                "the daemon trains a new one (or run `forecaster train`)") from exc
             # The history the model reads, and a lookback of slack to bridge gaps near the origin.
-            hours = forecaster.history_hours + forecaster.config.lookback
+            hours = forecaster.history_steps + forecaster.config.lookback
             frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
                                since=origin - timedelta(hours=hours), until=origin)
         try:

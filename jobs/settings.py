@@ -141,12 +141,13 @@ class Settings(BaseSettings):
             raise ValueError('not JSON: expected an object such as {"hidden_size": 8, "max_epochs": 2}') from None
         if not isinstance(overrides, dict):
             raise ValueError('expected a JSON object such as {"hidden_size": 8, "max_epochs": 2}')
-        known = {f.name for f in fields(ModelConfig)} - {"horizon"}
+        from forecaster.config import RENAMED
+        known = ({f.name for f in fields(ModelConfig)} | set(RENAMED)) - {"horizon", "interval"}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"unknown model setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         try:
-            ModelConfig(**overrides)
+            ModelConfig.from_dict(overrides)
         except (TypeError, ValueError) as e:
             raise ValueError(str(e)) from None
         return v

@@ -46,7 +46,7 @@ class TrainOutcome:
 def model_config(settings, **overrides):
     """The model's hyperparameters: defaults, then FORECASTER_MODEL_OVERRIDES, then `overrides`."""
     from forecaster.config import ModelConfig
-    return ModelConfig(**{"horizon": settings.horizon, **settings.model_override_dict(), **overrides})
+    return ModelConfig.from_dict({"horizon": settings.horizon, **settings.model_override_dict(), **overrides})
 
 
 def train_market(services, market: Market, *, train_hours: int, until: datetime | None = None,
@@ -61,14 +61,14 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
     config = config or model_config(settings)
     device = resolve_device(settings.device)
     with recorded(sessions, "train", market) as record:
-        frame = _training_frame(sessions, market, max(train_hours, config.volatility_hours), until)
+        frame = _training_frame(sessions, market, max(train_hours, config.volatility_steps), until)
         with sessions() as s, s.begin():
             run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, device=str(device),
                                      config=config.to_dict(),
                                      train_start=frame.index[max(0, len(frame) - train_hours)].to_pydatetime(),
                                      train_end=frame.index[-1].to_pydatetime())
         try:
-            result = fit(frame, config, device, train_hours=train_hours, stop=stop,
+            result = fit(frame, config, device, train_steps=train_hours, stop=stop,
                          progress=_progress_logger(market))
         except Exception as exc:  # NotEnoughHistory, TrainingCancelled, or a bug: recorded, re-raised
             with sessions() as s, s.begin():
@@ -133,7 +133,7 @@ def _gate(services, market: Market, result, frame) -> tuple[str, str]:
 
 def _validation_origins(frame, config):
     index = frame.index
-    return index[-config.val_hours:-config.horizon] if len(index) > config.val_hours else index[:-config.horizon]
+    return index[-config.val_steps:-config.horizon] if len(index) > config.val_steps else index[:-config.horizon]
 
 
 def _progress_logger(market: Market):

@@ -25,7 +25,7 @@ from tests.cli import FORECASTER
 from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
 
 # A model that trains in well under a second on a CPU, and a window small enough for it.
-TINY_MODEL = {"lookback": 48, "patch": 4, "hidden_size": 8, "max_epochs": 2, "val_hours": 150, "shrink_grid": 5}
+TINY_MODEL = {"lookback": 48, "patch": 4, "hidden_size": 8, "max_epochs": 2, "val_steps": 150, "shrink_grid": 5}
 SOURCES = {"bithumb:ETH-KRW": (KRW_CSV, "2023-06-01T00:00:00"), "binance:ETH-USDT": (USDT_CSV, "2023-06-01T00:00:00")}
 
 

@@ -19,7 +19,7 @@ from jobs.train import train_market
 from tests.conftest import BINANCE_CSV
 
 MARKET = parse_market("binance:ETH-USDT")
-TINY = ModelConfig(lookback=48, hidden_size=8, max_epochs=2, val_hours=200, patience=1)
+TINY = ModelConfig(lookback=48, hidden_size=8, max_epochs=2, val_steps=200, patience=1)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from tests.test_forecaster_frames import real_candles
 
 HOUR = pd.Timedelta(hours=1)
 TINY = ModelConfig(lookback=24, horizon=4, patch=4, hidden_size=8, max_epochs=2, batch_size=64,
-                   val_hours=48, patience=2, seed=1)
+                   val_steps=48, patience=2, seed=1)
 
 
 def test_default_plan_gives_an_origin_every_hour_2160_origins_and_13_fits():
@@ -45,7 +45,7 @@ def test_plan_skips_origins_without_a_candle():
 
 
 def _run(frame):
-    return walk_forward(frame, days=4, step=12, retrain_every=36, train_hours=300, horizon=4,
+    return walk_forward(frame, days=4, step=12, retrain_every=36, train_steps=300, horizon=4,
                         config=TINY).predictions
 
 
@@ -65,7 +65,7 @@ def test_changing_candles_after_t_changes_no_earlier_forecast():
 
 def test_backtest_result_has_table_yardsticks_and_a_bootstrap_interval():
     frame = real_candles(1_200)
-    res = walk_forward(frame, days=3, step=24, retrain_every=48, train_hours=300, horizon=4,
+    res = walk_forward(frame, days=3, step=24, retrain_every=48, train_steps=300, horizon=4,
                        config=TINY)
     assert res.summary["n_fits"] == len(res.fits) == 2
     assert list(res.table["horizon"]) == [1, 2, 3, 4]
@@ -73,7 +73,7 @@ def test_backtest_result_has_table_yardsticks_and_a_bootstrap_interval():
                 *(f"{y}_{m}" for y in ("empirical", "ewma", "fhs") for m in ("interval_score", "coverage"))):
         assert col in res.table
     ratio = res.summary["ratio"]
-    assert ratio["days"] == 3 and ratio["low"] <= ratio["ratio"] <= ratio["high"]
+    assert ratio["blocks"] == 3 and ratio["low"] <= ratio["ratio"] <= ratio["high"]
     assert set(res.predictions.columns) >= {"origin_time", "target_time", "horizon", "yhat",
                                              "yhat_lower", "yhat_upper", "fit_index"}
 

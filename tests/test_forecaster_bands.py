@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from forecaster import bands, calibrate, metrics, windows
-from forecaster.frames import hourly_grid
+from forecaster.frames import step_grid
 from forecaster.volatility import fit_volatility, seasonal_factors
 from tests.test_forecaster_frames import real_candles
 
 
 def _series(frame):
-    return windows.series_from_grid(hourly_grid(frame))
+    return windows.series_from_grid(step_grid(frame))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_fhs_band_scales_past_standardised_returns_by_todays_volatility(frame):
 def test_seasonal_factors_find_quiet_weekends_and_busy_us_hours():
     frame = real_candles(8_759, end="2023-12-31T23:00Z")  # the whole of 2023
     s = _series(frame)
-    season = seasonal_factors(s.returns, s.how)
+    season = seasonal_factors(s.returns, s.slot)
     assert season.shape == (168,) and np.isclose(np.mean(season ** 2), 1.0)
     by_hour = season.reshape(7, 24).mean(axis=0)
     assert by_hour[14] > by_hour[4]  # 14:00 UTC (US open) moves more than 04:00 UTC
@@ -89,10 +89,10 @@ def test_a_challenger_band_is_served_only_where_it_wins_beyond_chance():
     default[:, 0] *= 2.0  # h=1: twice too wide
     default[:, 1] *= 1.002  # h=2: a hair too wide, a difference chance could make
     rival = {"default": default, "good": good}
-    sources, scores = calibrate.choose_sources(rival, actual, np.full(n, 100.0), default="default")
+    sources, scores = calibrate.choose_sources(rival, actual, np.full(n, 100.0), default="default", block=24)
     assert sources == ["good", "default", "default"]
     assert scores["good"][1] < scores["default"][1]  # lower, but not beyond chance
-    assert calibrate.beaten_horizons(rival, ["default"] * 3, ["good"], actual, np.full(n, 100.0)) == [1]
+    assert calibrate.beaten_horizons(rival, ["default"] * 3, ["good"], actual, np.full(n, 100.0), 24) == [1]
 
 
 def test_cross_fitted_conformal_band_never_sees_the_origins_it_is_scored_on():
@@ -113,7 +113,7 @@ def test_bootstrap_interval_resamples_days_and_brackets_the_ratio():
     y = rng.normal(100, 1, len(rows))
     rows = rows.assign(actual=y, yhat_lower=99.0, yhat_upper=101.0, empirical_lower=98.5, empirical_upper=101.5)
     out = metrics.bootstrap_ratio(rows, "empirical")
-    assert out["days"] == 60 and out["low"] <= out["ratio"] <= out["high"]
+    assert out["blocks"] == 60 and out["low"] <= out["ratio"] <= out["high"]
     direct = np.mean([metrics.interval_score(g["yhat_lower"], g["yhat_upper"], g["actual"])
                       / metrics.interval_score(g["empirical_lower"], g["empirical_upper"], g["actual"])
                       for _, g in rows.groupby("horizon")])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.frames import candles_frame, hourly_grid
+from forecaster.frames import candles_frame, step_grid
 from tests.paths import BINANCE_CSV
 
 
@@ -48,10 +48,10 @@ def test_candles_frame_rejects_bad_rows():
         candles_frame(raw.drop(columns="volume"))
 
 
-def test_hourly_grid_marks_missing_hours_and_cuts_at_end():
+def test_step_grid_marks_missing_hours_and_cuts_at_end():
     frame = real_candles(50).drop(index=real_candles(50).index[[10, 11, 30]])
-    grid = hourly_grid(frame)
+    grid = step_grid(frame)
     assert len(grid) == 50 and grid["close"].isna().sum() == 3
     end = frame.index[20]
-    assert hourly_grid(frame, end=end).index[-1] == end
+    assert step_grid(frame, end=end).index[-1] == end
     assert np.isfinite(grid["close"].dropna()).all()

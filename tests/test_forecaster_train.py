@@ -19,7 +19,7 @@ from forecaster.train import train
 from tests.test_forecaster_frames import real_candles
 
 TINY = ModelConfig(lookback=24, horizon=6, patch=4, hidden_size=8, max_epochs=2, batch_size=64,
-                   val_hours=48, patience=2, seed=3)
+                   val_steps=48, patience=2, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +135,11 @@ def test_resolve_device():
 
 def test_volatility_model_comes_from_the_training_span_only(trained, frame):
     from forecaster import windows
-    from forecaster.frames import hourly_grid
+    from forecaster.frames import step_grid
     from forecaster.volatility import VolatilityModel, fit_volatility
 
     stored = VolatilityModel.from_dict(read_metadata(trained.weights)["stats"]["volatility"])
-    s = windows.series_from_grid(hourly_grid(frame))
+    s = windows.series_from_grid(step_grid(frame))
     expected = fit_volatility(s.log_close, s.log_range, s.times, TINY.horizon)
     np.testing.assert_allclose(stored.season, expected.season)
     np.testing.assert_allclose(stored.beta, expected.beta)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from forecaster import windows
-from forecaster.frames import hourly_grid
+from forecaster.frames import step_grid
 from forecaster.volatility import fit_volatility
 from tests.test_forecaster_frames import real_candles
 
 
 def _series(frame, fill=False):
-    return windows.series_from_grid(hourly_grid(frame), fill=fill)
+    return windows.series_from_grid(step_grid(frame), fill=fill)
 
 
 def _inputs(frame, origins, vol):

@@ -52,7 +52,7 @@ def build_bi_database(url: str, workdir: Path) -> None:
     from jobs.train import train_market
 
     binance, upbit = parse_market("binance:ETH-USDT"), parse_market("upbit:ETH-KRW")
-    config = ModelConfig(lookback=48, hidden_size=8, max_epochs=2, val_hours=200)
+    config = ModelConfig(lookback=48, hidden_size=8, max_epochs=2, val_steps=200)
     services = bootstrap(load_settings(database_url=url, device="cpu"))
     predict_module._MODEL_CACHE.clear()  # start from a cold cache, as a fresh process would
     try:
