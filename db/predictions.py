@@ -25,7 +25,8 @@ _HISTORY_COLUMNS = ("model_run_id", "backtest_run_id", "exchange", "symbol", "in
 def write_predictions(forecast: pd.DataFrame, *, session: Session, exchange: str, symbol: str, kind: str,
                       model_run_id: int | None, backtest_run_id: int | None = None) -> int:
     """Write a frame with origin_time, target_time, horizon, yhat, yhat_lower, yhat_upper; a
-    forecast it supersedes goes to `prediction_history`. Returns the rows written or changed."""
+    forecast it supersedes goes to `prediction_history`. Returns the number of forecasts, which
+    `predictions` now holds (rows already there with the same figures are left as they were)."""
     created = datetime.now(timezone.utc)
     rows = [
         {"exchange": exchange, "symbol": symbol, "interval": "1h", "kind": kind, "model_run_id": model_run_id,
@@ -49,7 +50,7 @@ def write_predictions(forecast: pd.DataFrame, *, session: Session, exchange: str
             superseded.append(old.id)
     _keep_history(session, superseded, created)
     upsert(session, Prediction.__table__, changed, key=KEY, update=_VALUES)
-    return len(changed)
+    return len(rows)
 
 
 def _stored(session: Session, exchange: str, symbol: str, kind: str, rows: list[dict]) -> dict:
