@@ -2,19 +2,27 @@
 
 Creates a fresh database (default `forecaster_bench`) on the server of --url, migrates it with the
 project's own migrations (to --revision, default head, so that `--revision 0002` shows the time
-before the BI indexes), fills it, then times the queries of docs/sql.md named below and every
-query of the Grafana dashboard (deploy/grafana/dashboards/forecaster.json, its default time range,
-the first market, live forecasts): each is run --repeat times warm, and the median and slowest
-times are printed, then the plan of one run of each (EXPLAIN ANALYZE, BUFFERS). Timings depend on
-the machine and its load: the load average is printed beside them.
+before the BI indexes), fills it, then times the queries of docs/sql.md named below, every query
+of the Grafana dashboard (deploy/grafana/dashboards/forecaster.json, its variables evaluated for
+its default time range, the first market, live forecasts) and the SQL of its alert rules: each
+is run --repeat times warm, and the median, fastest and slowest times are printed, then the plan of
+one run of each (EXPLAIN ANALYZE, BUFFERS). Timings depend on the machine and its load: the load average
+is printed beside them.
+
+The queries run as Grafana runs them: as the read-only role of db/readonly.sql (created with psql
+for the run, with its settings: read-only sessions, no JIT), unless --as-owner.
 
 Volume: candles are the last --days of the real Binance ETH-USDT series, copied to five markets
 with each market's price scale; every closed hour is a live origin with --horizon forecasts
 around the close (one model run per week and market), plus a 90-day backtest per market and an
-ingest and a predict job run per market and hour, as the daemon writes them.
+ingest and a predict job run per market and hour, as the daemon writes them. From migration 0005
+on, each backtest points to its backtest run and per-horizon table, an earlier backtest over the
+same days is in prediction_history, and so is one superseded live origin per day and market (the
+nightly retrain's new model forecasting the newest origin again).
 
     .venv/bin/python bench/query_speed.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
         [--days 365] [--markets 5] [--repeat 7] [--revision head] [--keep] [--reuse] [--no-plans]
+        [--as-owner] [--csv tests/data/binance_ETHUSDT_1h_2023.csv.gz]
 """
 from __future__ import annotations
 
@@ -23,7 +31,10 @@ import io
 import json
 import os
 import re
+import secrets
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -43,9 +54,13 @@ MARKETS = [("binance", "ETH-USDT", 1.0), ("upbit", "ETH-KRW", 1300.0), ("bithumb
 # The worked queries of docs/sql.md that a dashboard or a user runs often (Postgres variants), then
 # every query of the Grafana dashboard as Grafana sends it (default range, first market, live).
 QUERIES = ["latest_forecast", "latest_forecast_all", "accuracy_by_horizon_30d", "band_coverage_30d",
-           "daily_accuracy", "forecast_vs_actual", "candle_lag", "job_failures_last_day"]
+           "daily_accuracy", "forecast_vs_actual", "candle_lag", "job_failures_last_day",
+           "accuracy_7d", "markets_side_by_side", "forecast_history_of_origin", "backtest_runs",
+           "backtest_by_horizon", "latest_forecast_kst"]
 QUERY_RE = re.compile(r"```sql\n-- query: (\w+)(?: \[(\w+)\])?\n(.*?)```", re.S)
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
+ALERTS = REPO / "deploy" / "grafana" / "provisioning" / "alerting" / "forecaster.yaml"
+
 
 
 def documented_queries(dialect: str = "postgresql") -> dict[str, str]:
@@ -55,17 +70,37 @@ def documented_queries(dialect: str = "postgresql") -> dict[str, str]:
             if only in ("", dialect)}
 
 
-def dashboard_queries(newest: datetime, market: str, kind: str = "live") -> dict[str, str]:
-    """name -> SQL of every dashboard target, with Grafana's macros expanded for its default range
-    (a week before the newest candle to a day after it)."""
+def _expand(sql: str, start: str, end: str, variables: dict[str, str]) -> str:
+    sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{start}' AND '{end}'", sql)
+    sql = sql.replace("$__timeFrom()", f"'{start}'").replace("$__timeTo()", f"'{end}'")
+    for name, value in variables.items():
+        sql = sql.replace("${%s}" % name, value).replace(f"${name}", value)
+    return sql
+
+
+def dashboard_queries(conn, newest: datetime, market: str, kind: str = "live") -> dict[str, str]:
+    """name -> SQL of every dashboard SQL target as Grafana sends it for its default range (a week
+    before the newest candle to a day after it): macros expanded, variables evaluated in order."""
     start, end = ((newest + d).strftime("%Y-%m-%dT%H:%M:%SZ") for d in (timedelta(days=-7), timedelta(days=1)))
+    dashboard = json.loads(DASHBOARD.read_text())
+    values = {"market": market, "kind": kind}
+    for variable in dashboard["templating"]["list"]:
+        if variable["name"] not in values:
+            values[variable["name"]] = str(conn.execute(_expand(variable["query"], start, end, values)).fetchone()[0])
     out = {}
-    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+    for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{start}' AND '{end}'", target["rawSql"])
-            out[f"grafana {panel['id']}{target['refId']}: {panel['title'][:24]}"] = (
-                sql.replace("$market", market).replace("$kind", kind))
+            if "rawSql" in target:
+                out[f"grafana {panel['id']}{target['refId']}: {panel['title'][:24]}"] = (
+                    _expand(target["rawSql"], start, end, values))
     return out
+
+
+def alert_queries() -> dict[str, str]:
+    import yaml
+    rules = [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    return {f"alert: {r['title'][:33]}": q["model"]["rawSql"] for r in rules for q in r["data"]
+            if "rawSql" in q["model"]}
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -122,6 +157,81 @@ def fill(conn, csv: Path, days: int, n_markets: int, horizon: int) -> None:
                c.open_time + interval '1 hour 12 seconds', 'ok', 1, ''
         FROM candles c, (VALUES ('ingest'), ('predict')) j(job)
         ORDER BY c.open_time""")
+    has_history = conn.execute("SELECT to_regclass('prediction_history') IS NOT NULL").fetchone()[0]
+    if has_history:
+        fill_history(conn, horizon)
+
+
+def fill_history(conn, horizon: int) -> None:
+    """Migration 0005's tables: two backtest runs per market over the same 90 days (the first
+    superseded by the second, its rows in prediction_history), and the origin at 00:00 of every
+    day forecast again by the nightly retrain's model (the first forecast in prediction_history)."""
+    figures = "mae, naive_mae, rmae, coverage, interval_score, empirical_interval_score, empirical_coverage"
+    conn.execute(f"""
+        INSERT INTO backtest_runs (exchange, symbol, interval, started_at, finished_at, days, step, retrain_every,
+                                   train_hours, horizon, config, code_version, device, first_origin, last_origin,
+                                   n_origins, n_fits, fit_seconds, n, {figures}, ratio_vs_empirical)
+        SELECT m.exchange, m.symbol, '1h', t.started, t.started + interval '20 minutes', 90, 1, 168, 4320,
+               {horizon}, '{{}}', 'bench', 'cpu', m.first_origin, m.last_origin, m.n_origins, 13, 60,
+               m.n_origins * {horizon}, 20, 20, 1, 0.78, 110, 112, 0.74, 0.98
+        FROM (SELECT exchange, symbol, MIN(origin_time) AS first_origin, MAX(origin_time) AS last_origin,
+                     COUNT(DISTINCT origin_time) AS n_origins
+              FROM predictions WHERE kind = 'backtest' GROUP BY exchange, symbol) m,
+             (VALUES (now() - interval '2 days'), (now() - interval '1 day')) t(started)
+        ORDER BY t.started, m.exchange, m.symbol""")
+    conn.execute(f"""
+        INSERT INTO backtest_horizons (backtest_run_id, horizon, n, {figures})
+        SELECT r.id, h, r.n_origins, 20, 20, 1, 0.78, 110, 112, 0.74
+        FROM backtest_runs r, generate_series(1, {horizon}) h""")
+    conn.execute("""
+        UPDATE predictions p SET backtest_run_id = r.id
+        FROM (SELECT exchange, symbol, MAX(id) AS id FROM backtest_runs GROUP BY exchange, symbol) r
+        WHERE p.kind = 'backtest' AND p.exchange = r.exchange AND p.symbol = r.symbol""")
+    columns = ("model_run_id, exchange, symbol, interval, kind, origin_time, target_time, horizon, yhat, "
+               "yhat_lower, yhat_upper, created_at")
+    earlier = "p." + columns.replace(", ", ", p.").replace("p.created_at", "p.created_at - interval '1 day'")
+    conn.execute(f"""
+        INSERT INTO prediction_history (prediction_id, backtest_run_id, superseded_at, {columns})
+        SELECT p.id, r.id, p.created_at, {earlier}
+        FROM predictions p
+        JOIN (SELECT exchange, symbol, MIN(id) AS id FROM backtest_runs GROUP BY exchange, symbol) r
+          ON p.exchange = r.exchange AND p.symbol = r.symbol
+        WHERE p.kind = 'backtest'
+        ORDER BY p.origin_time""")
+    replaced = columns.replace("yhat,", "yhat * 1.001,")
+    conn.execute(f"""
+        INSERT INTO prediction_history (prediction_id, backtest_run_id, superseded_at, {columns})
+        SELECT id, NULL, created_at + interval '30 minutes', {replaced}
+        FROM predictions
+        WHERE kind = 'live' AND EXTRACT(HOUR FROM origin_time AT TIME ZONE 'UTC') = 0
+        ORDER BY origin_time""")
+
+
+def bi_role(database: str) -> str:
+    return f"{database}_bi"  # roles are per server: one per bench database
+
+
+def create_bi_role(url: str, role: str) -> tuple[str, str] | None:
+    """The read-only role of db/readonly.sql in the bench database, or None without psql."""
+    psql = shutil.which("psql")
+    if psql is None:
+        return None
+    password = secrets.token_hex(12)
+    env = {**os.environ, "BI_USER": role, "BI_PASSWORD": password}
+    done = subprocess.run([psql, url, "-X", "-q", "-f", str(REPO / "db" / "readonly.sql")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise SystemExit(f"db/readonly.sql failed: {done.stderr.strip()}")
+    return role, password
+
+
+def drop_bi_role(admin_url: str, role: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            try:
+                conn.execute(f'DROP ROLE "{role}"')
+            except psycopg.Error as exc:  # it still has privileges in a database kept with --keep
+                print(f"role {role} kept: {str(exc).splitlines()[0]}", file=sys.stderr)
 
 
 def timed(conn, sql: str, repeat: int) -> tuple[list[float], int]:
@@ -147,6 +257,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     ap.add_argument("--reuse", action="store_true", help="time the database a --keep run left, without refilling it")
     ap.add_argument("--no-plans", action="store_true", help="print timings only")
+    ap.add_argument("--as-owner", action="store_true",
+                    help="time as the owner of the tables instead of the read-only role Grafana uses")
     args = ap.parse_args(argv)
     if not args.reuse:
         require_csv(args.csv, "--csv ")
@@ -160,31 +272,41 @@ def main(argv=None) -> int:
         engine.dispose()
     queries = documented_queries()
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as owner:
             t0 = time.perf_counter()
             if not args.reuse:
-                with conn.transaction():
-                    fill(conn, args.csv, args.days, args.markets, args.horizon)
-                conn.execute("VACUUM ANALYZE")
+                with owner.transaction():
+                    fill(owner, args.csv, args.days, args.markets, args.horizon)
+                owner.execute("VACUUM ANALYZE")
+            filled = "reused" if args.reuse else f"filled in {time.perf_counter() - t0:.0f}s"
+        role = None if args.as_owner else create_bi_role(url, bi_role(args.database))
+        who = f"as the read-only role {role[0]}" if role else "as the owner of the tables"
+        connect = dict(user=role[0], password=role[1]) if role else {}
+        with psycopg.connect(url, autocommit=True, **connect) as conn:
             revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
             counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                       for t in ("candles", "predictions", "model_runs", "job_runs")}
             live = conn.execute("SELECT COUNT(*) FROM predictions WHERE kind = 'live'").fetchone()[0]
-            filled = "reused" if args.reuse else f"filled in {time.perf_counter() - t0:.0f}s"
             print(f"{filled}, at migration {revision}: "
                   + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f" ({live:,} live predictions)")
             print(conn.execute("SELECT version()").fetchone()[0].split(" on ")[0])
             newest = conn.execute("SELECT MAX(open_time) FROM candles").fetchone()[0]
             market = "%s:%s" % MARKETS[0][:2]
-            todo = {name: queries[name] for name in QUERIES} | dashboard_queries(newest, market)
+            todo = {name: queries[name] for name in QUERIES if name in queries}
+            if revision >= "0005":
+                todo |= dashboard_queries(conn, newest, market) | alert_queries()
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-            print(f"{os.cpu_count()} CPUs, load average {load:.1f}; each query run {args.repeat} times warm")
-            print(f"{'query':40} {'rows':>6} {'median ms':>10} {'max ms':>8}")
+            print(f"{os.cpu_count()} CPUs, load average {load:.1f}; each query run {args.repeat} times warm, {who}")
+            print(f"{'query':40} {'rows':>6} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
             plans = []
             for name, sql in todo.items():
-                timed(conn, sql, 1)  # warm the cache once
+                try:
+                    timed(conn, sql, 1)  # warm the cache once
+                except psycopg.Error as exc:  # a query of a later migration, on --revision
+                    print(f"{name:40} fails at migration {revision}: {str(exc).splitlines()[0]}")
+                    continue
                 times, rows = timed(conn, sql, args.repeat)
-                print(f"{name:40} {rows:>6} {statistics.median(times):>10.2f} {max(times):>8.2f}")
+                print(f"{name:40} {rows:>6} {statistics.median(times):>10.2f} {min(times):>8.2f} {max(times):>8.2f}")
                 if not args.no_plans:
                     plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()
                     plans.append(f"\n--- {name}\n{sql}\n" + "\n".join(r[0] for r in plan))
@@ -193,6 +315,7 @@ def main(argv=None) -> int:
         if not (args.keep or args.reuse):
             with psycopg.connect(args.url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            drop_bi_role(args.url, bi_role(args.database))
     return 0
 
 

@@ -89,6 +89,15 @@ def load_frame(*, session: Session, exchange: str, symbol: str,
     return frame.set_index("open_time")
 
 
+def open_times_between(*, session: Session, exchange: str, symbol: str, since: datetime,
+                       until: datetime) -> list[datetime]:
+    """The stored candles' open_time in [since, until], ascending."""
+    return list(session.scalars(select(Candle.open_time)
+                                .where(*_market_filter(exchange, symbol), Candle.open_time >= since,
+                                       Candle.open_time <= until)
+                                .order_by(Candle.open_time)))
+
+
 def find_gaps(open_times: Iterable[datetime]) -> list[tuple[datetime, datetime, int]]:
     """Runs of missing hours: (last present, first present after, hours missing)."""
     gaps = []

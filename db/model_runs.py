@@ -68,6 +68,24 @@ def promoted_run(*, session: Session, exchange: str, symbol: str) -> ModelRun | 
                            .order_by(ModelRun.id.desc()).limit(1)).first()
 
 
+# Runs that passed the gate: the promoted one, those it replaced, and trainings on a past window
+# that were not promoted (`train --until` without `--promote`).
+PASSED_GATE = ("promoted", "retired", "trained")
+
+
+def models_trained_until(*, session: Session, exchange: str, symbol: str, until: datetime) -> list[tuple[int, datetime]]:
+    """(id, train_end) of every model run that passed the gate, still has its weights, and was
+    trained on candles up to `until` at the latest; oldest training window first."""
+    rows = session.execute(
+        select(ModelRun.id, ModelRun.train_end)
+        .join(ModelWeights, ModelWeights.model_run_id == ModelRun.id)
+        .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol, ModelRun.interval == "1h",
+               ModelRun.status.in_(PASSED_GATE), ModelRun.error.is_(None),
+               ModelRun.train_end.is_not(None), ModelRun.train_end <= until)
+        .order_by(ModelRun.train_end, ModelRun.id)).all()
+    return [(r.id, r.train_end) for r in rows]
+
+
 def load_weights(*, session: Session, run_id: int) -> bytes | None:
     return session.scalar(select(ModelWeights.weights).where(ModelWeights.model_run_id == run_id))
 

@@ -109,7 +109,80 @@ class ModelWeights(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class BacktestRun(Base):
+    """One `forecaster backtest`: its settings, when and by which code it ran, and its summary over
+    all horizons (migration 0005). Its forecasts are the `predictions` (and `prediction_history`)
+    rows whose `backtest_run_id` is its id; its per-horizon table is `backtest_horizons`."""
+
+    __tablename__ = "backtest_runs"
+    __table_args__ = (Index("ix_backtest_runs_market_started", "exchange", "symbol", "interval", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # settings and code of the run; NULL on the run standing for backtest rows older than 0005
+    days: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer)
+    retrain_every: Mapped[int | None] = mapped_column(Integer)
+    train_hours: Mapped[int | None] = mapped_column(Integer)
+    horizon: Mapped[int | None] = mapped_column(Integer)
+    config: Mapped[str | None] = mapped_column(Text)
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    device: Mapped[str | None] = mapped_column(String(32))
+    first_origin: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_origin: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    n_origins: Mapped[int | None] = mapped_column(Integer)
+    n_fits: Mapped[int | None] = mapped_column(Integer)
+    fit_seconds: Mapped[float | None] = mapped_column(Float(53))
+    n: Mapped[int | None] = mapped_column(Integer)
+    mae: Mapped[float | None] = mapped_column(Float(53))
+    naive_mae: Mapped[float | None] = mapped_column(Float(53))
+    rmae: Mapped[float | None] = mapped_column(Float(53))
+    coverage: Mapped[float | None] = mapped_column(Float(53))
+    interval_score: Mapped[float | None] = mapped_column(Float(53))
+    empirical_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    empirical_coverage: Mapped[float | None] = mapped_column(Float(53))
+    ewma_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    ewma_coverage: Mapped[float | None] = mapped_column(Float(53))
+    fhs_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    fhs_coverage: Mapped[float | None] = mapped_column(Float(53))
+    best_free_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    ratio_vs_empirical: Mapped[float | None] = mapped_column(Float(53))
+    ratio_low: Mapped[float | None] = mapped_column(Float(53))
+    ratio_high: Mapped[float | None] = mapped_column(Float(53))
+    ratio_days: Mapped[int | None] = mapped_column(Integer)
+    band_sources: Mapped[str | None] = mapped_column(Text)
+
+
+class BacktestHorizon(Base):
+    """The per-horizon table a backtest printed, one row per horizon (migration 0005)."""
+
+    __tablename__ = "backtest_horizons"
+
+    backtest_run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    horizon: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    mae: Mapped[float | None] = mapped_column(Float(53))
+    naive_mae: Mapped[float | None] = mapped_column(Float(53))
+    rmae: Mapped[float | None] = mapped_column(Float(53))
+    coverage: Mapped[float | None] = mapped_column(Float(53))
+    interval_score: Mapped[float | None] = mapped_column(Float(53))
+    empirical_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    empirical_coverage: Mapped[float | None] = mapped_column(Float(53))
+    ewma_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    ewma_coverage: Mapped[float | None] = mapped_column(Float(53))
+    fhs_interval_score: Mapped[float | None] = mapped_column(Float(53))
+    fhs_coverage: Mapped[float | None] = mapped_column(Float(53))
+    best_free_interval_score: Mapped[float | None] = mapped_column(Float(53))
+
+
 class Prediction(Base):
+    """The current forecast per key; what it replaced is in `prediction_history`."""
+
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint("exchange", "symbol", "interval", "kind", "origin_time", "horizon",
@@ -117,6 +190,7 @@ class Prediction(Base):
         Index("ix_predictions_target", "exchange", "symbol", "interval", "target_time"),
         # migration 0003: time windows of one kind (forecast_accuracy by market, kind, target_time)
         Index("ix_predictions_market_kind_target", "exchange", "symbol", "interval", "kind", "target_time"),
+        Index("ix_predictions_backtest_run_id", "backtest_run_id"),  # migration 0005
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -132,3 +206,33 @@ class Prediction(Base):
     yhat_lower: Mapped[float] = mapped_column(Float(53))
     yhat_upper: Mapped[float] = mapped_column(Float(53))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # migration 0005: the backtest run that made a backtest row (NULL for live rows and older ones)
+    backtest_run_id: Mapped[int | None] = mapped_column(ForeignKey("backtest_runs.id", ondelete="SET NULL"))
+
+
+class PredictionHistory(Base):
+    """Forecasts that a later forecast for the same key superseded (migration 0005): the row as it
+    was in `predictions`, and when it was replaced. Rows are only ever added."""
+
+    __tablename__ = "prediction_history"
+    __table_args__ = (
+        Index("ix_prediction_history_key", "exchange", "symbol", "interval", "kind", "origin_time", "horizon"),
+        Index("ix_prediction_history_backtest_run_id", "backtest_run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    prediction_id: Mapped[int] = mapped_column(Integer)
+    model_run_id: Mapped[int | None] = mapped_column(ForeignKey("model_runs.id", ondelete="SET NULL"))
+    backtest_run_id: Mapped[int | None] = mapped_column(ForeignKey("backtest_runs.id", ondelete="SET NULL"))
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    origin_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    target_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    horizon: Mapped[int] = mapped_column(Integer)
+    yhat: Mapped[float] = mapped_column(Float(53))
+    yhat_lower: Mapped[float] = mapped_column(Float(53))
+    yhat_upper: Mapped[float] = mapped_column(Float(53))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    superseded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,39 +1,102 @@
-"""Writes and reads of `predictions`. Writing the same key again replaces the row."""
+"""Writes and reads of `predictions`, the current forecast per key, and `prediction_history`.
+
+Writing a key again supersedes its forecast: the row as it was is copied to `prediction_history`
+first, in the caller's transaction, so nothing forecast is ever lost. Writing exactly the same
+forecast again (same values, same model or backtest run) changes nothing, not even `created_at`.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from db.models import Prediction
-from db.upsert import upsert
+from db.models import Prediction, PredictionHistory
+from db.upsert import BATCH_ROWS, upsert
 
 KEY = ("exchange", "symbol", "interval", "kind", "origin_time", "horizon")
-_VALUES = ("model_run_id", "target_time", "yhat", "yhat_lower", "yhat_upper", "created_at")
+_VALUES = ("model_run_id", "backtest_run_id", "target_time", "yhat", "yhat_lower", "yhat_upper", "created_at")
+_COMPARED = ("model_run_id", "backtest_run_id", "target_time", "yhat", "yhat_lower", "yhat_upper")
+_HISTORY_COLUMNS = ("model_run_id", "backtest_run_id", "exchange", "symbol", "interval", "kind", "origin_time",
+                    "target_time", "horizon", "yhat", "yhat_lower", "yhat_upper", "created_at")
 
 
 def write_predictions(forecast: pd.DataFrame, *, session: Session, exchange: str, symbol: str, kind: str,
-                      model_run_id: int | None) -> int:
-    """Upsert a frame with origin_time, target_time, horizon, yhat, yhat_lower, yhat_upper."""
+                      model_run_id: int | None, backtest_run_id: int | None = None) -> int:
+    """Write a frame with origin_time, target_time, horizon, yhat, yhat_lower, yhat_upper; a
+    forecast it supersedes goes to `prediction_history`. Returns the number of forecasts, which
+    `predictions` now holds (rows already there with the same figures are left as they were)."""
     created = datetime.now(timezone.utc)
     rows = [
         {"exchange": exchange, "symbol": symbol, "interval": "1h", "kind": kind, "model_run_id": model_run_id,
+         "backtest_run_id": backtest_run_id,
          "origin_time": pd.Timestamp(r.origin_time).to_pydatetime(),
          "target_time": pd.Timestamp(r.target_time).to_pydatetime(), "horizon": int(r.horizon),
          "yhat": float(r.yhat), "yhat_lower": float(r.yhat_lower), "yhat_upper": float(r.yhat_upper),
          "created_at": created}
         for r in forecast.itertuples(index=False)
     ]
-    upsert(session, Prediction.__table__, rows, key=KEY, update=_VALUES)
+    if not rows:
+        return 0
+    stored = _stored(session, exchange, symbol, kind, rows)
+    changed, superseded = [], []
+    for row in rows:
+        old = stored.get((row["origin_time"], row["horizon"]))
+        if old is None:
+            changed.append(row)
+        elif any(getattr(old, c) != row[c] for c in _COMPARED):
+            changed.append(row)
+            superseded.append(old.id)
+    _keep_history(session, superseded, created)
+    upsert(session, Prediction.__table__, changed, key=KEY, update=_VALUES)
     return len(rows)
+
+
+def _stored(session: Session, exchange: str, symbol: str, kind: str, rows: list[dict]) -> dict:
+    """The stored rows of these keys, by (origin_time, horizon). On Postgres they are locked until
+    the caller commits, so a concurrent writer of the same keys waits and then sees this one's rows."""
+    origins = sorted({r["origin_time"] for r in rows})
+    stmt = (select(Prediction.id, Prediction.origin_time, Prediction.horizon,
+                   *(getattr(Prediction, c) for c in _COMPARED))
+            .where(Prediction.exchange == exchange, Prediction.symbol == symbol, Prediction.interval == "1h",
+                   Prediction.kind == kind, Prediction.origin_time >= origins[0],
+                   Prediction.origin_time <= origins[-1]))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    wanted = {(r["origin_time"], r["horizon"]) for r in rows}
+    found = {}
+    for r in session.execute(stmt):
+        key = (r.origin_time, r.horizon)
+        if key in wanted:
+            found[key] = r
+    return found
+
+
+def _keep_history(session: Session, ids: list[int], superseded_at: datetime) -> None:
+    """Copy these `predictions` rows to `prediction_history`, as they are now."""
+    columns = [getattr(Prediction, c) for c in _HISTORY_COLUMNS]
+    for start in range(0, len(ids), BATCH_ROWS):
+        chunk = ids[start:start + BATCH_ROWS]
+        source = select(Prediction.id, *columns, literal(superseded_at, PredictionHistory.superseded_at.type)) \
+            .where(Prediction.id.in_(chunk))
+        session.execute(insert(PredictionHistory).from_select(
+            ["prediction_id", *_HISTORY_COLUMNS, "superseded_at"], source))
 
 
 def newest_origin(*, session: Session, exchange: str, symbol: str, kind: str = "live") -> datetime | None:
     return session.scalar(select(func.max(Prediction.origin_time))
                           .where(Prediction.exchange == exchange, Prediction.symbol == symbol,
                                  Prediction.kind == kind))
+
+
+def origins_with_forecasts(*, session: Session, exchange: str, symbol: str, kind: str,
+                           since: datetime, until: datetime) -> set[datetime]:
+    """Origins in [since, until] that have a forecast of this kind."""
+    return set(session.scalars(select(Prediction.origin_time).distinct()
+                               .where(Prediction.exchange == exchange, Prediction.symbol == symbol,
+                                      Prediction.interval == "1h", Prediction.kind == kind,
+                                      Prediction.origin_time >= since, Prediction.origin_time <= until)))
 
 
 def load_predictions(*, session: Session, exchange: str, symbol: str, kind: str,

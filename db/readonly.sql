@@ -34,6 +34,10 @@ SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'bi_user', :'bi_password') \ge
 -- query is stopped instead of loading the database the forecaster writes to.
 SELECT format('ALTER ROLE %I SET default_transaction_read_only = on', :'bi_user') \gexec
 SELECT format('ALTER ROLE %I SET statement_timeout = %L', :'bi_user', '60s') \gexec
+-- No JIT compilation: BI queries read a market's window through indexes in milliseconds, and JIT,
+-- triggered by row estimates taken over all markets, spent 30-45 ms compiling each of them
+-- (accuracy_7d, bench/query_speed.py).
+SELECT format('ALTER ROLE %I SET jit = off', :'bi_user') \gexec
 
 -- Read what exists now, and what this owner creates later. Nothing else is granted: no INSERT,
 -- UPDATE, DELETE, TRUNCATE, no sequence use, no CREATE in the schema (PostgreSQL 15 and newer no

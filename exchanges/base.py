@@ -35,8 +35,10 @@ class Market:
 
 
 def parse_market(text: str) -> Market:
-    """Parse `bithumb:ETH-KRW`; exchange lower case, symbol upper case with a dash."""
-    m = _MARKET_RE.match(text.strip())
+    """Parse `bithumb:ETH-KRW`, in any case (`Binance:eth-usdt` is `binance:ETH-USDT`): exchange
+    lower case, symbol upper case with a dash."""
+    exchange, colon, symbol = text.strip().partition(":")
+    m = _MARKET_RE.match(f"{exchange.lower()}{colon}{symbol.upper()}")
     if not m:
         raise MarketError(f"market {text!r} is not of the form exchange:BASE-QUOTE (e.g. bithumb:ETH-KRW)")
     if m["exchange"] not in KNOWN_EXCHANGES:

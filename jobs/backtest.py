@@ -1,18 +1,23 @@
 """The backtest job: the contract's walk-forward evaluation on stored candles, written as
-`kind = 'backtest'` rows and reported per horizon next to the naive forecast."""
+`kind = 'backtest'` rows that point to a `backtest_runs` row (settings, when, code version, summary
+and per-horizon table), and reported per horizon next to the naive forecast. A later backtest over
+the same origins supersedes these rows; they stay in `prediction_history`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from db.backtest_runs import record_backtest_run
 from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
+from jobs.figures import accuracy_line
 from jobs.progress import progress
 from jobs.recording import recorded
+from jobs.version import code_version
 
 
 YARDSTICKS = (("empirical", "emp"), ("ewma", "ewma"), ("fhs", "fhs"))
@@ -23,16 +28,17 @@ class BacktestOutcome:
     market: Market
     table: pd.DataFrame
     summary: dict
+    backtest_run_id: int | None = None
 
     def report(self) -> str:
         s = self.summary
         ratio = s.get("ratio") or {}
         sources = sorted(set(filter(None, s.get("sources", []))))
-        lines = [f"walk-forward backtest of {self.market}: {s['n_origins']} origins, {s['n_fits']} fits, "
+        run = f" (backtest run {self.backtest_run_id})" if self.backtest_run_id is not None else ""
+        lines = [f"walk-forward backtest of {self.market}{run}: {s['n_origins']} origins, {s['n_fits']} fits, "
                  f"fit time {s['fit_seconds']:.1f}s",
                  _format_table(self.table),
-                 f"all horizons: MAE {s['mae']:.6g} vs naive {s['naive_mae']:.6g} (rMAE {s['rmae']:.4f}), "
-                 f"80% band coverage {s['coverage']:.3f}, interval score {s['interval_score']:.6g}; "
+                 f"all horizons: {accuracy_line(s)}; "
                  + ", ".join(f"{short} {s[name + '_interval_score']:.6g} (coverage {s[name + '_coverage']:.3f})"
                              for name, short in YARDSTICKS if name + "_interval_score" in s)]
         if ratio:
@@ -69,6 +75,8 @@ def backtest_market(services, market: Market, *, days: int, step: int, retrain_e
 
     sessions = services.sessions
     config = config or model_config(services.settings)
+    device = resolve_device(services.settings.device)
+    started = datetime.now(timezone.utc)
     with recorded(sessions, "backtest", market) as record:
         with sessions() as s:
             newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
@@ -83,15 +91,22 @@ def backtest_market(services, market: Market, *, days: int, step: int, retrain_e
             with progress(f"backtest {market}", n_fits) as bar:
                 result = walk_forward(frame, days=days, step=step, retrain_every=retrain_every,
                                       train_steps=train_hours, horizon=horizon, config=config,
-                                      device=resolve_device(services.settings.device), stop=stop,
+                                      device=device, stop=stop,
                                       progress=lambda done, total: bar.advance(1, f"fit {done}/{total}"))
         except NotEnoughHistory as exc:
             raise JobError(f"{market}: {exc}") from exc
+        settings = {"days": days, "step": step, "retrain_every": retrain_every, "train_hours": train_hours,
+                    "horizon": horizon}
         with sessions() as s, s.begin():
+            run_id = record_backtest_run(
+                session=s, exchange=market.exchange, symbol=market.symbol, started_at=started,
+                finished_at=datetime.now(timezone.utc), settings=settings, config={**config.to_dict(), "horizon": horizon},
+                code_version=code_version(), device=str(device), summary=result.summary, table=result.table,
+                origins=pd.DatetimeIndex(result.predictions["origin_time"].unique()))
             n = write_predictions(result.predictions, session=s, exchange=market.exchange, symbol=market.symbol,
-                                  kind="backtest", model_run_id=None)
+                                  kind="backtest", model_run_id=None, backtest_run_id=run_id)
         record.rows = n
         sm = result.summary
-        record.message = (f"{sm['n_origins']} origins, {sm['n_fits']} fits, rMAE {sm['rmae']:.4f}, "
-                          f"coverage {sm['coverage']:.3f}, fit time {sm['fit_seconds']:.0f}s")
-        return BacktestOutcome(market, result.table, sm)
+        record.message = (f"backtest run {run_id}: {sm['n_origins']} origins, {sm['n_fits']} fits, "
+                          f"rMAE {sm['rmae']:.4f}, coverage {sm['coverage']:.3f}, fit time {sm['fit_seconds']:.0f}s")
+        return BacktestOutcome(market, result.table, sm, run_id)

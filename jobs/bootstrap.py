@@ -3,6 +3,7 @@ at start and handed down. Nothing here runs at import time."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import requests
 from sqlalchemy import Engine
@@ -46,6 +47,10 @@ class Services:
         return min(5.0, read), read
 
     def require_schema(self) -> None:
+        missing = missing_sqlite_file(self.engine)
+        if missing is not None:  # connecting would create an empty file: say so instead
+            raise NotMigrated(f"no database at {missing}: run `forecaster db upgrade` to create it there, "
+                              "or point FORECASTER_DATABASE_URL at the existing one")
         have, need = current_revision(self.engine), head_revision()
         if have != need:
             raise NotMigrated(f"database {safe_url(self.settings.database_url)} is at migration "
@@ -55,6 +60,16 @@ class Services:
         if self._http is not None:
             self._http.close()
         self.engine.dispose()
+
+
+def missing_sqlite_file(engine: Engine) -> Path | None:
+    """The absolute path of a SQLite database file that does not exist (None for anything else)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:") or url.query.get("uri"):
+        return None
+    path = Path(url.database).resolve()
+    return None if path.exists() else path
 
 
 def bootstrap(settings: Settings | None = None) -> Services:

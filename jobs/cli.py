@@ -4,11 +4,13 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from jobs.times import FORMAT_HELP
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Hourly crypto candles, an LSTM forecaster judged against the naive forecast, "
@@ -19,6 +21,11 @@ log = logging.getLogger("forecaster.cli")
 
 MarketOpt = typer.Option(None, "--market", "-m", help="exchange:BASE-QUOTE; repeat for several "
                          "(default: FORECASTER_MARKETS)")
+
+
+class ChartKind(str, Enum):
+    live = "live"
+    backtest = "backtest"
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -33,8 +40,12 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
             ValueError, OSError)
 
 
-def command(fn):
-    """Run a command with settings and logging set up; one line and exit 1 on a known failure."""
+def command(fn=None, *, daemon: bool = False):
+    """Run a command with settings and logging set up; one `error:` line and exit 1 on a known
+    failure. A one-shot command's failed job is that line alone; the daemon logs each one."""
+    if fn is None:
+        return functools.partial(command, daemon=daemon)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from jobs.logs import configure_logging
@@ -45,7 +56,7 @@ def command(fn):
         except SettingsError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2)
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, job_failures=daemon)
         try:
             return fn(settings, *args, **kwargs)
         except typer.Exit:
@@ -134,30 +145,26 @@ def import_csv_cmd(settings, path: Path = typer.Argument(..., help="CSV with hea
     typer.echo(f"{m}: {r.rows_read} rows read, {r.new_rows} new candles")
 
 
-def _parse_until(until: Optional[str]) -> Optional[datetime]:
-    if until is None:
-        return None
-    import pandas as pd
-    try:
-        ts = pd.Timestamp(until)
-    except ValueError:
-        raise ValueError(f"--until {until!r} is not an ISO-8601 time") from None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.to_pydatetime()
-
-
 @app.command()
 @command
 def train(settings, market: Optional[list[str]] = MarketOpt,
-          train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48),
-          until: Optional[str] = typer.Option(None, "--until", help="train on candles up to this time (UTC)")):
+          train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48,
+                                                    help="hours of candles the LSTM learns from "
+                                                         "(default FORECASTER_TRAIN_HOURS, 4320)"),
+          until: Optional[str] = typer.Option(None, "--until", help="train on candles up to this time, "
+                                              f"{FORMAT_HELP} (default: the newest); such a model is "
+                                              "not promoted unless --promote"),
+          promote: bool = typer.Option(False, "--promote", help="with --until: let the model replace the "
+                                       "promoted one if it passes the gate")):
     """Train a model on closed candles, record a model_runs row, promote it if it passes the gate."""
+    from jobs.times import parse_time
     from jobs.train import train_market
+    end = parse_time(until, "--until") if until is not None else None
     services = _services(settings)
     try:
         for m in _markets(settings, market):
-            r = train_market(services, m, train_hours=train_hours or settings.train_hours,
-                             until=_parse_until(until))
+            r = train_market(services, m, train_hours=train_hours or settings.train_hours, until=end,
+                             promote=end is None or promote)
             typer.echo(r.summary())
     finally:
         services.close()
@@ -165,14 +172,25 @@ def train(settings, market: Optional[list[str]] = MarketOpt,
 
 @app.command()
 @command
-def predict(settings, market: Optional[list[str]] = MarketOpt):
-    """Write the forecast for the latest origin with the promoted model (kind = 'live')."""
-    from jobs.predict import predict_market
+def predict(settings, market: Optional[list[str]] = MarketOpt,
+            at: Optional[str] = typer.Option(None, "--at", help="forecast past origins instead of the newest: "
+                                             f"one time or FROM..TO, {FORMAT_HELP}..2023-12-07T23:00Z; each "
+                                             "with the newest model trained on candles up to it"),
+            replace: bool = typer.Option(False, "--replace", help="with --at: forecast again origins that "
+                                         "have a live forecast (the old one is kept in prediction_history)")):
+    """Write the forecast for the latest origin with the promoted model (kind = 'live'), or with
+    --at for past origins, so that forecast_accuracy scores them at once."""
+    from jobs.times import parse_span
+    span = parse_span(at, "--at") if at is not None else None
     services = _services(settings)
     try:
         for m in _markets(settings, market):
-            r = predict_market(services, m)
-            typer.echo(r.summary())
+            if span is None:
+                from jobs.predict import predict_market
+                typer.echo(predict_market(services, m).summary())
+            else:
+                from jobs.predict_at import predict_at
+                typer.echo(predict_at(services, m, *span, replace=replace).summary())
     finally:
         services.close()
 
@@ -200,7 +218,7 @@ def backtest(settings, market: str = typer.Option(..., "--market", "-m", help="e
 
 
 @app.command()
-@command
+@command(daemon=True)
 def run(settings):
     """The long-running daemon: ingest, retrain and predict on schedules, catching up at start."""
     from jobs.daemon import run_daemon
@@ -209,13 +227,17 @@ def run(settings):
 
 @app.command()
 @command
-def status(settings, market: Optional[list[str]] = MarketOpt,
+def status(settings, market: Optional[list[str]] = typer.Option(
+               None, "--market", "-m", help="exchange:BASE-QUOTE; repeat for several (default: every market "
+               "configured in FORECASTER_MARKETS or found in the database)"),
            as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
-    """Per market: last candle and its lag, promoted model and its metrics, last job runs."""
+    """Per market: last candle and its lag, promoted model and its metrics, last job and backtest runs."""
+    from exchanges.base import parse_market
     from jobs.status import collect_status, render_status
     services = _services(settings)
     try:
-        report = collect_status(services, _markets(settings, market))
+        chosen = [parse_market(m) for m in market] if market else None
+        report = collect_status(services, settings.market_list(), only=chosen)
     finally:
         services.close()
     typer.echo(render_status(report, as_json=as_json))
@@ -223,22 +245,44 @@ def status(settings, market: Optional[list[str]] = MarketOpt,
 
 @app.command()
 @command
-def plot(settings, market: str = typer.Option(..., "--market", "-m"),
+def plot(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
          out: Path = typer.Option(..., "--out", "-o", help="PNG file to write"),
-         days: int = typer.Option(14, min=1), kind: str = typer.Option("live", help="live or backtest")):
-    """Actual closes with the forecasts and their 80% band."""
+         days: int = typer.Option(14, min=1, help="days of candles and forecast origins shown, up to the "
+                                  "newest candle"),
+         kind: ChartKind = typer.Option(ChartKind.live, "--kind", help="which forecasts"),
+         horizon: Optional[int] = typer.Option(None, "--horizon", min=1, help="hours ahead of the band drawn "
+                                               "along the past, with its hits and misses (default: the longest)"),
+         tz: str = typer.Option("UTC", "--tz", help="time zone of the time axis, e.g. Asia/Seoul")):
+    """Actual closes, the newest forecast with its 80% band, and how past bands did."""
     from exchanges.base import parse_market
     from jobs.plot import plot_market
     services = _services(settings)
     try:
-        path = plot_market(services, parse_market(market), out, days=days, kind=kind)
+        chart = plot_market(services, parse_market(market), out, days=days, kind=kind.value, horizon=horizon,
+                            tz=tz)
     finally:
         services.close()
-    typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {chart.path}")
 
 
 def main() -> None:
-    app()
+    """Run the command line; a usage error (an unknown option, a --kind that is not one) is one
+    `error:` line and exit status 2, like every other failure, instead of a framed box."""
+    import sys
+    try:
+        result = app(standalone_mode=False)
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        message = exc.format_message()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `forecaster` alone: the help, as it asks
+            typer.echo(message, err=True)
+        else:
+            message = " ".join(message.replace("Value error, ", "").split())
+            hint = getattr(getattr(exc, "ctx", None), "command_path", None)
+            typer.echo(f"error: {message}" + (f" (see `{hint} --help`)" if hint else ""), err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

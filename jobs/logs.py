@@ -6,8 +6,22 @@ import sys
 import time
 
 
-def configure_logging(level: str = "INFO") -> None:
+JOB_LOGGER = "forecaster.jobs"  # jobs.recording: one line per job run
+
+
+class _WithoutJobFailures(logging.Filter):
+    """Drops the job-failure line: a command prints the failure itself, as its one `error:` line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == JOB_LOGGER and record.levelno >= logging.ERROR)
+
+
+def configure_logging(level: str = "INFO", *, job_failures: bool = True) -> None:
+    """Log lines on stderr, UTC. `job_failures=False` for one-shot commands, which report a failed
+    job themselves; the daemon keeps them (its log is the record)."""
     handler = logging.StreamHandler(sys.stderr)
+    if not job_failures:
+        handler.addFilter(_WithoutJobFailures())
     formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime  # UTC, like every timestamp the service stores
     handler.setFormatter(formatter)

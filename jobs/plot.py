@@ -1,6 +1,19 @@
-"""`forecaster plot`: actual closes with the forecasts and their 80% band, as a PNG."""
+"""`forecaster plot`: a PNG of a market's closes, its newest forecast with the 80% band, and how the
+band did in the past, readable with hundreds of hourly origins.
+
+- Every candle is drawn at its `open_time`, as in Grafana and in every table: the point at 10:00 is
+  the candle of 10:00-11:00 (its close is the price at 11:00). A forecast for horizon h is drawn at
+  its `target_time`, the open time of the candle it forecasts, so it sits above that candle's close.
+- The newest origin's forecast: its median and band, from the close at the origin.
+- The past, at one horizon (default the longest): each earlier forecast's band as a thin vertical
+  bar at its target, and the truth marked as a hit (inside) or a miss (outside). One band per target
+  hour instead of one fan per origin: 300 stacked fans are unreadable.
+- The title's figures are forecaster.metrics.summary over every horizon of the origins shown, as
+  `forecaster backtest` reports them, in the same words: for the same origins, the same numbers.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,32 +23,91 @@ from db.candles import load_frame, newest_open_time
 from db.predictions import load_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
+from jobs.figures import accuracy_line
+
+KINDS = ("live", "backtest")
 
 
-def plot_market(services, market: Market, out: Path, *, days: int = 14, kind: str = "live") -> Path:
-    import matplotlib
-    matplotlib.use("Agg")  # no display on a server
-    import matplotlib.pyplot as plt
+@dataclass(frozen=True)
+class Chart:
+    path: Path
+    title: str
+    figures: dict  # forecaster.metrics.summary of the origins shown; empty when none is scored yet
 
+
+def plot_market(services, market: Market, out: Path, *, days: int = 14, kind: str = "live",
+                horizon: int | None = None, tz: str = "UTC") -> Chart:
+    if kind not in KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    zone = _zone(tz)
     with services.sessions() as s:
         newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet")
         since = newest - timedelta(days=days)
-        candles = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, since=since)
+        # from an hour before the first origin shown, so that its close (the naive forecast) is there
+        candles = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
+                             since=since - timedelta(hours=1))
         preds = load_predictions(session=s, exchange=market.exchange, symbol=market.symbol, kind=kind, since=since)
-    fig, ax = plt.subplots(figsize=(12, 5.5), dpi=110)
-    # A candle's close is the price at open_time + 1h: draw it there.
-    ax.plot(candles.index + pd.Timedelta(hours=1), candles["close"], color="black", lw=1.1, label="actual close")
-    title = f"{market} — {kind} forecasts, last {days} days"
+    figures = scored_figures(preds, candles)
+    title = chart_title(market, kind, days, preds, figures)
+    path = _draw(market, out, candles, preds, title, horizon, zone, tz)
+    return Chart(path, title, figures)
+
+
+def scored_figures(preds: pd.DataFrame, candles: pd.DataFrame) -> dict:
+    """The backtest's summary over the forecasts whose target and origin candles are known."""
+    from forecaster.metrics import attach_actuals, summary  # numpy and pandas only: no torch
+    if preds.empty:
+        return {}
+    frame = preds.assign(origin_time=pd.to_datetime(preds["origin_time"], utc=True),
+                         target_time=pd.to_datetime(preds["target_time"], utc=True))
+    scored = attach_actuals(frame, candles)
+    scored = scored[scored["naive"].notna()]
+    return summary(scored) if len(scored) else {}
+
+
+def chart_title(market: Market, kind: str, days: int, preds: pd.DataFrame, figures: dict) -> str:
+    title = f"{market}: {kind} forecasts, last {days} days"
+    if preds.empty:
+        return title + " (no forecasts in this window)"
+    origins = pd.to_datetime(preds["origin_time"], utc=True)
+    title += (f", {origins.nunique()} origins {origins.min():%Y-%m-%d %H:%M}..{origins.max():%Y-%m-%d %H:%M} UTC")
+    if figures:
+        title += f"\nall horizons, {figures['n']} scored: {accuracy_line(figures)}"
+    return title
+
+
+def _zone(tz: str):
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--tz {tz!r} is not a time zone (e.g. UTC, Asia/Seoul, Europe/Berlin)") from None
+
+
+def _draw(market: Market, out: Path, candles: pd.DataFrame, preds: pd.DataFrame, title: str,
+          horizon: int | None, zone, tz: str) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")  # no display on a server
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 6), dpi=110)
+    ax.plot(candles.index, candles["close"], color="black", lw=1.0, label="close (at the candle's open time)")
     if not preds.empty:
-        _draw_forecasts(ax, preds)
-        title += _accuracy_note(preds, candles)
-    ax.set_title(title)
+        preds = preds.assign(origin_time=pd.to_datetime(preds["origin_time"], utc=True),
+                             target_time=pd.to_datetime(preds["target_time"], utc=True))
+        _draw_past(ax, preds, candles, horizon or int(preds["horizon"].max()))
+        _draw_newest(ax, preds, candles)
+    ax.set_title(title, fontsize=10)
     ax.set_ylabel(f"price ({market.quote})")
+    ax.set_xlabel(f"candle open time ({tz})")
+    locator = mdates.AutoDateLocator(tz=zone)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.autofmt_xdate()
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -44,29 +116,33 @@ def plot_market(services, market: Market, out: Path, *, days: int = 14, kind: st
     return out
 
 
-def _draw_forecasts(ax, preds: pd.DataFrame) -> None:
-    preds = preds.assign(target_end=pd.to_datetime(preds["target_time"], utc=True) + pd.Timedelta(hours=1))
-    origins = sorted(preds["origin_time"].unique())
-    newest = origins[-1]
-    for i, origin in enumerate(origins):
-        p = preds[preds["origin_time"] == origin]
-        latest = origin == newest
-        ax.fill_between(p["target_end"], p["yhat_lower"], p["yhat_upper"], color="tab:blue",
-                        alpha=0.35 if latest else 0.10, lw=0,
-                        label="80% band (latest)" if latest else ("80% band (earlier origins)" if i == 0 else None))
-        ax.plot(p["target_end"], p["yhat"], color="tab:blue", lw=1.6 if latest else 0.8,
-                label="forecast median (latest)" if latest else ("forecast median" if i == 0 else None))
+def _draw_newest(ax, preds: pd.DataFrame, candles: pd.DataFrame) -> None:
+    origin = preds["origin_time"].max()
+    p = preds[preds["origin_time"] == origin].sort_values("horizon")
+    start = candles["close"].get(origin)
+    times, mid, lo, hi = p["target_time"], p["yhat"], p["yhat_lower"], p["yhat_upper"]
+    if start is not None:  # the fan starts at the close it was made from
+        times = pd.concat([pd.Series([origin]), times], ignore_index=True)
+        mid, lo, hi = (pd.concat([pd.Series([start]), x], ignore_index=True) for x in (mid, lo, hi))
+    ax.fill_between(times, lo, hi, color="tab:blue", alpha=0.3, lw=0,
+                    label=f"80% band, newest origin {origin:%Y-%m-%d %H:%M} UTC")
+    ax.plot(times, mid, color="tab:blue", lw=1.6, label="forecast median, newest origin")
 
 
-def _accuracy_note(preds: pd.DataFrame, candles: pd.DataFrame) -> str:
-    close = candles["close"]
-    actual = close.reindex(pd.to_datetime(preds["target_time"], utc=True)).to_numpy()
-    naive = close.reindex(pd.to_datetime(preds["origin_time"], utc=True)).to_numpy()
-    mask = ~(pd.isna(actual) | pd.isna(naive))
-    if mask.sum() == 0:
-        return ""
-    y, f, n = actual[mask], preds["yhat"].to_numpy()[mask], naive[mask]
-    lo, hi = preds["yhat_lower"].to_numpy()[mask], preds["yhat_upper"].to_numpy()[mask]
-    mae, naive_mae = abs(f - y).mean(), abs(n - y).mean()
-    cover = ((y >= lo) & (y <= hi)).mean()
-    return f"\nout-of-sample: MAE {mae:.4g} vs naive {naive_mae:.4g} (rMAE {mae / naive_mae:.3f}), band coverage {cover:.0%}"
+def _draw_past(ax, preds: pd.DataFrame, candles: pd.DataFrame, horizon: int) -> None:
+    # targets whose truth is known: the future belongs to the newest forecast alone
+    p = preds[(preds["horizon"] == horizon) & (preds["target_time"] <= candles.index.max())]
+    if p.empty:
+        return
+    ax.vlines(p["target_time"], p["yhat_lower"], p["yhat_upper"], color="tab:blue", alpha=0.25, lw=1.0,
+              label=f"80% band {horizon} h ahead, earlier origins")
+    actual = candles["close"].reindex(pd.DatetimeIndex(p["target_time"]))
+    known = actual.notna().to_numpy()
+    inside = ((actual >= p["yhat_lower"].to_numpy()) & (actual <= p["yhat_upper"].to_numpy())).to_numpy()
+    hits, misses = known & inside, known & ~inside
+    if known.any():
+        share = hits.sum() / known.sum()
+        ax.scatter(p["target_time"][hits], actual[hits], s=6, color="tab:green", zorder=3,
+                   label=f"inside the {horizon} h band: {hits.sum()} ({share:.0%})")
+        ax.scatter(p["target_time"][misses], actual[misses], s=18, marker="x", color="tab:red", zorder=3,
+                   label=f"outside: {misses.sum()}")

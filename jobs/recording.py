@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.job_runs import finish_job_run, start_job_run
 from exchanges.base import Market
 
-log = logging.getLogger("forecaster.jobs")
+log = logging.getLogger("forecaster.jobs")  # jobs.logs.JOB_LOGGER
 
 
 @dataclass

@@ -49,10 +49,16 @@ class Settings(BaseSettings):
     def _url(cls, v: str) -> str:
         from sqlalchemy.engine import make_url
         try:
-            backend = make_url(v).get_backend_name()
+            url = make_url(v)
         except Exception:
             raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///forecaster.db or "
                              "postgresql+psycopg://user:pass@host:5432/db)") from None
+        backend = url.get_backend_name()
+        # libpq's spellings: SQLAlchemy knows no `postgres://`, and reads plain `postgresql://` as
+        # psycopg2, which is not installed: the driver this project ships is psycopg 3.
+        if backend == "postgres" or url.drivername == "postgresql":
+            raise ValueError(f"write {_psycopg(v)} ({url.drivername}:// is libpq's spelling; SQLAlchemy "
+                             "needs postgresql+psycopg://)")
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
         return v
@@ -161,6 +167,13 @@ class Settings(BaseSettings):
 
     def exchange_url(self, exchange: str) -> str:
         return getattr(self, f"{exchange}_url")
+
+
+def _psycopg(url: str) -> str:
+    """The URL with psycopg 3's scheme and the password hidden, for the hint."""
+    from sqlalchemy.engine import make_url
+    fixed = make_url("postgresql+psycopg://" + url.split("://", 1)[1])
+    return fixed.render_as_string(hide_password=True)
 
 
 def load_settings(**overrides) -> Settings:

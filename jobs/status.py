@@ -1,31 +1,46 @@
 """`forecaster status`: per market, the newest candle and its lag, the promoted model with its
-validation figures and age, the newest forecast origin, and the last run of each job. Read-only;
-never imports torch."""
+validation figures and age, the newest forecast origin, the last run of each job and the last
+backtest. Every market of the store is shown, configured (FORECASTER_MARKETS) or not, and marked
+as such. Read-only; never imports torch."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 
+from db.backtest_runs import last_backtest_run
 from db.candles import count_candles, newest_open_time
 from db.engine import safe_url
 from db.job_runs import last_run
+from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import HOUR, Market, last_closed_open_time
+from jobs.figures import validation_line
 
-JOBS = ("ingest", "train", "predict")
-_MODEL_FIELDS = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae", "n_train", "n_val", "epochs", "device")
+JOBS = ("ingest", "import", "train", "predict", "backtest")
+_MODEL_FIELDS = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae", "val_interval_score",
+                 "val_free_interval_score", "n_train", "n_val", "epochs", "device")
+_BACKTEST_FIELDS = ("days", "step", "retrain_every", "train_hours", "horizon", "first_origin", "last_origin",
+                    "n_origins", "n_fits", "mae", "naive_mae", "rmae", "coverage", "interval_score",
+                    "empirical_interval_score", "ratio_vs_empirical", "ratio_low", "ratio_high", "code_version")
 
 
-def collect_status(services, markets: list[Market], *, now: datetime | None = None) -> dict:
-    """A JSON-ready report (times as aware datetimes until rendered)."""
+def collect_status(services, configured: list[Market], *, only: list[Market] | None = None,
+                   now: datetime | None = None) -> dict:
+    """A JSON-ready report (times as aware datetimes until rendered): the markets in `only`, or
+    else every configured market and every market the database holds."""
     now = now or datetime.now(timezone.utc)
     with services.sessions() as s:
+        if only is not None:
+            markets = list(dict.fromkeys(only))
+        else:
+            stored = [Market(ex, *sym.split("-", 1)) for ex, sym in stored_markets(session=s) if "-" in sym]
+            markets = list(dict.fromkeys([*configured, *stored]))
         return {"now": now, "database": safe_url(services.settings.database_url),
-                "markets": [_market_status(s, m, now) for m in markets]}
+                "markets": [_market_status(s, m, now, m in configured) for m in markets]}
 
 
-def _market_status(s, market: Market, now: datetime) -> dict:
+def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
     ex, sym = market.exchange, market.symbol
     newest = newest_open_time(session=s, exchange=ex, symbol=sym)
     run = promoted_run(session=s, exchange=ex, symbol=sym)
@@ -41,11 +56,16 @@ def _market_status(s, market: Market, now: datetime) -> dict:
             "status": last.status, "started_at": last.started_at, "finished_at": last.finished_at,
             "seconds": (last.finished_at - last.started_at).total_seconds() if last.finished_at else None,
             "rows": last.rows, "message": last.message, "last_ok_at": ok.started_at if ok else None}
-    return {"market": str(market), "candles": count_candles(session=s, exchange=ex, symbol=sym),
+    backtest = last_backtest_run(session=s, exchange=ex, symbol=sym)
+    return {"market": str(market), "configured": configured,
+            "candles": count_candles(session=s, exchange=ex, symbol=sym),
             "newest_candle": newest,
             "lag_hours": _hours(last_closed_open_time(now) - newest) if newest else None,
             "model": model, "newest_origin": newest_origin(session=s, exchange=ex, symbol=sym),
-            "jobs": jobs}
+            "jobs": jobs,
+            "backtest": None if backtest is None else {
+                "id": backtest.id, "finished_at": backtest.finished_at,
+                **{k: getattr(backtest, k) for k in _BACKTEST_FIELDS}}}
 
 
 def _hours(delta) -> float:
@@ -57,7 +77,8 @@ def render_status(report: dict, *, as_json: bool = False) -> str:
         return json.dumps(report, indent=2, default=_json_default)
     lines = [f"{report['database']} at {_t(report['now'])}"]
     for m in report["markets"]:
-        lines += ["", m["market"]]
+        served = "configured" if m["configured"] else "in the database only, not in FORECASTER_MARKETS"
+        lines += ["", f"{m['market']}  ({served})"]
         if m["newest_candle"]:
             lines.append(f"  newest candle   {_t(m['newest_candle'])}  lag {m['lag_hours']:g} h  "
                          f"({m['candles']} candles)")
@@ -70,21 +91,32 @@ def render_status(report: dict, *, as_json: bool = False) -> str:
         lines.append(f"  newest forecast {'origin ' + _t(origin) if origin else 'none'}{behind}")
         for job in JOBS:
             lines.append(f"  {job:<15} {_job_line(m['jobs'][job])}")
+        lines.append(f"  last backtest   {_backtest_line(m['backtest'])}")
     return "\n".join(lines)
 
 
 def _model_line(model: dict | None) -> str:
     if model is None:
         return "none (no model has passed the gate yet)"
-    figures = []
-    if model["val_rmae"] is not None:
-        figures.append(f"val rMAE {model['val_rmae']:.4f}")
-    if model["val_coverage"] is not None:
-        figures.append(f"80% coverage {model['val_coverage']:.3f}")
-    if model["val_mae"] is not None and model["val_naive_mae"] is not None:
-        figures.append(f"MAE {model['val_mae']:.6g} vs naive {model['val_naive_mae']:.6g}")
     age = f", {model['age_hours']:g} h old" if model["age_hours"] is not None else ""
-    return f"run {model['id']}, trained to {_t(model['train_end'])}{age}: " + ", ".join(figures)
+    return f"run {model['id']}, trained to {_t(model['train_end'])}{age}: {validation_line(model)}"
+
+
+def _backtest_line(run: dict | None) -> str:
+    if run is None:
+        return "none"
+    if run["days"] is None:  # the run standing for backtest rows written before migration 0005
+        return (f"run {run['id']}, {run['n_origins']} origins {_t(run['first_origin'])}..{_t(run['last_origin'])}, "
+                "settings not recorded (made before this release)")
+    ratio = (f", interval score / empirical band's {run['ratio_vs_empirical']:.3f} "
+             f"({run['ratio_low']:.3f}-{run['ratio_high']:.3f})" if run["ratio_vs_empirical"] is not None else "")
+    return (f"run {run['id']} at {_t(run['finished_at'])}: {run['days']} days, step {run['step']} h, "
+            f"{run['n_origins']} origins to {_t(run['last_origin'])}, rMAE {_f(run['rmae'], '.4f')}, "
+            f"coverage {_f(run['coverage'], '.3f')}{ratio}")
+
+
+def _f(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _job_line(run: dict | None) -> str:

@@ -1,12 +1,13 @@
-"""The docker compose stack, checked without Docker: the compose file, the Dockerfile, .env.example
-and the Grafana provisioning agree with the code, and every dashboard query runs on the real
-Postgres as the read-only role, on data made by the real pipeline, and returns rows."""
+"""The docker compose stack, checked without Docker: the compose file, the Dockerfile, .env.example,
+Prometheus and the Grafana provisioning agree with the code; every dashboard and alert query runs
+on the real Postgres as the read-only role, on data made by the real pipeline, and returns rows;
+every metric the dashboard and alerts read from Prometheus is one the worker exports."""
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -23,6 +24,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
 DATASOURCES = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "forecaster.yaml"
 DASHBOARD_PROVIDERS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "forecaster.yaml"
+ALERTS = REPO / "deploy" / "grafana" / "provisioning" / "alerting" / "forecaster.yaml"
+PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 OURS = ("migrate", "worker")  # the services that run the forecaster image
 VARIABLE_RE = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}|\$(\w+)")
@@ -68,10 +71,10 @@ def settings_variables() -> set[str]:
     return {ENV_PREFIX + name.upper() for name in Settings.model_fields}
 
 
-def test_four_services_in_order_with_volume_healthchecks_and_restart_policy():
+def test_five_services_in_order_with_volume_healthchecks_and_restart_policy():
     c = compose()
     services = c["services"]
-    assert set(services) == {"postgres", "migrate", "worker", "grafana"}
+    assert set(services) == {"postgres", "migrate", "worker", "prometheus", "grafana"}
     pg = services["postgres"]
     volume = next(v for v in pg["volumes"] if v.endswith(":/var/lib/postgresql/data"))
     assert volume.split(":")[0] in c["volumes"], "Postgres keeps its data in a named volume"
@@ -85,6 +88,22 @@ def test_four_services_in_order_with_volume_healthchecks_and_restart_policy():
     grafana = services["grafana"]
     assert grafana["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "build" in services["migrate"] and services["migrate"]["image"] == worker["image"]
+    prometheus = services["prometheus"]
+    assert prometheus["depends_on"]["worker"]["condition"] == "service_started"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_started"
+    data = next(v for v in prometheus["volumes"] if v.endswith(":/prometheus"))
+    assert data.split(":")[0] in c["volumes"], "Prometheus keeps its data in a named volume"
+
+
+def test_prometheus_scrapes_the_worker_where_it_listens():
+    prometheus = compose()["services"]["prometheus"]
+    mounts = dict(reversed(v.rsplit(":", 2)[:2]) for v in prometheus["volumes"] if v.startswith("./"))
+    config_file = next(a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file="))
+    assert REPO / mounts[config_file].removeprefix("./") == PROMETHEUS
+    jobs = yaml.safe_load(PROMETHEUS.read_text())["scrape_configs"]
+    targets = [t for job in jobs for c in job["static_configs"] for t in c["targets"]]
+    assert targets == [f"worker:{env_example()['FORECASTER_HTTP_PORT']}"]
+    assert "worker" in compose()["services"]
 
 
 def test_every_forecaster_service_runs_a_real_forecaster_command():
@@ -114,7 +133,7 @@ def test_compose_sets_only_variables_the_settings_read_and_they_are_valid(monkey
     stack = {k for k in env if not k.startswith("FORECASTER_")}
     assert set(env) - stack <= known
     assert stack == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT", "BI_USER",
-                     "BI_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_PORT", "TORCH_INDEX_URL"}
+                     "BI_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_PORT", "PROMETHEUS_PORT", "TORCH_INDEX_URL"}
 
 
 def test_secrets_come_from_env_never_from_the_files():
@@ -173,7 +192,8 @@ def test_cpu_torch_by_default_and_the_documented_gpu_setup_reserves_the_gpu():
 
 def test_grafana_provisions_the_read_only_datasource_and_the_dashboard():
     grafana = compose()["services"]["grafana"]
-    source = yaml.safe_load(DATASOURCES.read_text())["datasources"][0]
+    source, prometheus = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    assert prometheus["type"] == "prometheus" and prometheus["url"] == "http://prometheus:9090"
     assert source["type"] in ("grafana-postgresql-datasource", "postgres")
     assert source["url"] == "postgres:5432"
     placeholders = {source["user"], source["secureJsonData"]["password"], source["jsonData"]["database"]}
@@ -190,7 +210,10 @@ def test_grafana_provisions_the_read_only_datasource_and_the_dashboard():
         assert topic in titles
     refs = [p["datasource"] for p in dashboard["panels"]] + [t["datasource"] for p in dashboard["panels"]
                                                              for t in p["targets"]]
-    assert {r["uid"] for r in refs} == {source["uid"]} and {r["type"] for r in refs} == {source["type"]}
+    sources = {source["uid"]: source["type"], prometheus["uid"]: prometheus["type"]}
+    assert {r["uid"]: r["type"] for r in refs} == sources
+    for panel in dashboard["panels"]:  # a panel reads one data source
+        assert {t["datasource"]["uid"] for t in panel["targets"]} == {panel["datasource"]["uid"]}
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
     assert all(p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in dashboard["panels"])
 
@@ -214,10 +237,19 @@ def bi_dsn(pipeline_pg):
         conn.execute(f'DROP ROLE "{role}"')
 
 
-def expand(sql: str, variables: dict[str, str]) -> str:
-    """Grafana's macros and variables as its Postgres data source expands them, for a time range
-    of a week before the newest candle to a day after it (the dashboard's default range)."""
-    start, end = ((NEWEST + d).strftime("%Y-%m-%dT%H:%M:%SZ") for d in (-timedelta(days=7), timedelta(days=1)))
+# The dashboard's default range (now-7d to now+1d) on a live store, and on a store of history
+# imported up to NEWEST (the pipeline's data), where "now" is long after its last candle.
+AROUND_NEWEST = (NEWEST - timedelta(days=7), NEWEST + timedelta(days=1))
+
+
+def default_range():
+    now = datetime.now(timezone.utc)
+    return now - timedelta(days=7), now + timedelta(days=1)
+
+
+def expand(sql: str, variables: dict[str, str], time_range=AROUND_NEWEST) -> str:
+    """Grafana's macros and variables as its Postgres data source expands them, for a time range."""
+    start, end = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in time_range)
     sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{start}' AND '{end}'", sql)
     sql = sql.replace("$__timeFrom()", f"'{start}'").replace("$__timeTo()", f"'{end}'")
     for name, value in variables.items():
@@ -233,6 +265,25 @@ def run_as_bi(bi_dsn, sql: str) -> tuple[list[str], list[tuple]]:
         return [d.name for d in cur.description], cur.fetchall()
 
 
+def dashboard_variables(bi_dsn, market: str, kind: str, time_range=AROUND_NEWEST) -> dict[str, str]:
+    """The values Grafana gives the dashboard's variables: the chosen ones, then each query
+    variable in order, as the read-only role runs it."""
+    values = {"market": market, "kind": kind}
+    for variable in json.loads(DASHBOARD.read_text())["templating"]["list"]:
+        if variable["name"] not in values:
+            _, rows = run_as_bi(bi_dsn, expand(variable["query"], values, time_range))
+            assert len(rows) == 1 and rows[0][0], f"variable {variable['name']} has no value"
+            values[variable["name"]] = str(rows[0][0])
+    return values
+
+
+def sql_targets(dashboard: dict):
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            if "rawSql" in target:
+                yield panel, target
+
+
 def test_every_dashboard_query_returns_rows_as_the_read_only_role(bi_dsn):
     dashboard = json.loads(DASHBOARD.read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
@@ -242,22 +293,115 @@ def test_every_dashboard_query_returns_rows_as_the_read_only_role(bi_dsn):
     assert kinds == ["live", "backtest"] and variables["kind"]["current"]["value"] == "live"
     ran = 0
     for kind in kinds:
-        for panel in dashboard["panels"]:
-            for target in panel["targets"]:
-                sql = expand(target["rawSql"], {"market": "binance:ETH-USDT", "kind": kind})
-                columns, rows = run_as_bi(bi_dsn, sql)
-                assert rows, f"panel {panel['title']!r} ({target['refId']}, {kind}) returned no rows"
-                if target["format"] == "time_series":
-                    assert columns[0] == "time" and all(r[0].utcoffset() == timedelta(0) for r in rows)
-                ran += 1
-    assert ran == 2 * sum(len(p["targets"]) for p in dashboard["panels"])
+        values = dashboard_variables(bi_dsn, "binance:ETH-USDT", kind)
+        assert values["quote"] == "USDT"
+        for panel, target in sql_targets(dashboard):
+            columns, rows = run_as_bi(bi_dsn, expand(target["rawSql"], values))
+            assert rows, f"panel {panel['title']!r} ({target['refId']}, {kind}) returned no rows"
+            if target["format"] == "time_series":
+                assert columns[0] == "time" and all(r[0].utcoffset() == timedelta(0) for r in rows)
+            ran += 1
+    assert ran == 2 * len(list(sql_targets(dashboard)))
 
 
-def test_the_forecast_panel_draws_the_band_from_the_last_close(bi_dsn):
+def test_the_default_range_shows_the_accuracy_of_an_imported_history(bi_dsn):
+    """Opened today on history that ended in 2023, the accuracy panels fall back to the week up to
+    the newest scored forecast, and the newest-data panel links to the week of the last candle."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    values = dashboard_variables(bi_dsn, "binance:ETH-USDT", "live", default_range())
+    assert values["window_to"] == NEWEST.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert values["window_from"] == (NEWEST - timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for panel, target in sql_targets(dashboard):
+        if target["format"] == "table" and "window_" in target["rawSql"]:
+            _, rows = run_as_bi(bi_dsn, expand(target["rawSql"], values, default_range()))
+            assert rows and rows[0][0] is not None, f"panel {panel['title']!r} is empty in the default range"
+    newest = next(p for p in dashboard["panels"] if p["title"].startswith("Newest data"))
+    columns, rows = run_as_bi(bi_dsn, expand(newest["targets"][0]["rawSql"], values, default_range()))
+    row = dict(zip(columns, rows[0]))
+    assert row["newest candle"] == NEWEST.to_pydatetime()
+    assert row["to_ms"] - row["from_ms"] == 8 * 24 * 3600 * 1000
+    link = json.dumps(newest["fieldConfig"])
+    assert "${__data.fields.from_ms}" in link and "${__data.fields.to_ms}" in link
+
+
+def test_the_forecast_panel_draws_the_chosen_kind_from_the_last_close(bi_dsn):
     panel = next(p for p in json.loads(DASHBOARD.read_text())["panels"] if "band" in p["title"])
-    forecast = next(t for t in panel["targets"] if "latest_forecast" in t["rawSql"])
-    columns, rows = run_as_bi(bi_dsn, expand(forecast["rawSql"], {"market": "binance:ETH-USDT"}))
-    assert columns == ["time", "forecast", "band 10%", "band 90%"]
-    assert len(rows) == 25 and rows[0][0] == NEWEST.to_pydatetime()  # the origin, then 24 hours
-    assert rows[0][1] == rows[0][2] == rows[0][3]
-    assert all(lo <= mid <= hi for _, mid, lo, hi in rows)
+    forecast = next(t for t in panel["targets"] if "origin_time" in t["rawSql"])
+    for kind, origin in (("live", NEWEST), ("backtest", NEWEST - timedelta(hours=24))):
+        values = dashboard_variables(bi_dsn, "binance:ETH-USDT", kind)
+        columns, rows = run_as_bi(bi_dsn, expand(forecast["rawSql"], values))
+        assert columns == ["time", "forecast", "band 10%", "band 90%"]
+        assert len(rows) == 25 and rows[0][0] == origin.to_pydatetime()  # the origin, then 24 hours
+        assert rows[0][1] == rows[0][2] == rows[0][3]
+        assert all(lo <= mid <= hi for _, mid, lo, hi in rows)
+
+
+def test_mae_panels_carry_the_quote_currency(bi_dsn):
+    dashboard = json.loads(DASHBOARD.read_text())
+    for market, quote in (("binance:ETH-USDT", "USDT"), ("upbit:ETH-KRW", "KRW")):
+        values = dashboard_variables(bi_dsn, market, "live")
+        assert values["quote"] == quote
+        in_currency = []
+        for panel, target in sql_targets(dashboard):
+            columns, _ = run_as_bi(bi_dsn, expand(target["rawSql"], values))
+            errors = [c for c in columns if re.search(r"\bMAE\b", c)]  # not rMAE, a ratio
+            assert all(c.endswith((f"({quote})", "(%)")) for c in errors), f"{panel['title']}: {errors}"
+            in_currency += [c for c in errors if c.endswith(f"({quote})")]
+            if re.search(r"\bMAE\b", panel["title"]):
+                assert f"$quote" in panel["title"]
+        assert len(in_currency) == 2  # model and naive
+
+
+# --- alerts and the worker's metrics ---------------------------------------------------------------
+
+def alert_rules() -> list[dict]:
+    return [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+
+
+def test_alert_rules_are_provisioned_for_candle_lag_and_band_coverage():
+    grafana = compose()["services"]["grafana"]
+    mounts = dict(reversed(v.rsplit(":", 2)[:2]) for v in grafana["volumes"] if v.startswith("./"))
+    assert REPO / mounts["/etc/grafana/provisioning"].removeprefix("./") == ALERTS.parent.parent
+    sources = {d["uid"] for d in yaml.safe_load(DATASOURCES.read_text())["datasources"]} | {"__expr__"}
+    rules = {r["uid"]: r for r in alert_rules()}
+    assert set(rules) == {"forecaster-candle-lag", "forecaster-band-coverage"}
+    for rule in rules.values():
+        refs = {q["refId"]: q for q in rule["data"]}
+        assert rule["condition"] in refs and {q["datasourceUid"] for q in rule["data"]} <= sources
+        for q in rule["data"]:
+            assert q["model"]["refId"] == q["refId"]
+            assert q["model"].get("expression", "A") in refs
+    threshold = {uid: r["data"][-1]["model"]["conditions"][0]["evaluator"] for uid, r in rules.items()}
+    assert threshold["forecaster-candle-lag"] == {"type": "gt", "params": [3]}
+    assert threshold["forecaster-band-coverage"] == {"type": "outside_range", "params": [0.7, 0.9]}
+    assert rules["forecaster-candle-lag"]["noDataState"] == "Alerting"  # a worker not scraped alerts
+
+
+def test_the_coverage_alert_query_gives_one_figure_per_market_as_the_read_only_role(bi_dsn):
+    rule = next(r for r in alert_rules() if r["uid"] == "forecaster-band-coverage")
+    columns, rows = run_as_bi(bi_dsn, rule["data"][0]["model"]["rawSql"])
+    assert columns == ["market", "coverage"]  # a label and a value, as Grafana's alerting wants
+    assert [m for m, _ in rows] == ["binance:ETH-USDT"]  # Upbit has too few live forecasts yet
+    _, truth = run_as_bi(bi_dsn, "SELECT AVG(inside_interval) FROM forecast_accuracy WHERE exchange = 'binance' "
+                                 "AND kind = 'live' AND target_time > TIMESTAMPTZ '2023-12-24 23:00:00+00'")
+    assert abs(rows[0][1] - float(truth[0][0])) < 1e-9
+
+
+def test_every_metric_the_dashboard_and_alerts_read_is_one_the_worker_exports(pipeline_pg):
+    from db.engine import make_engine, make_session_factory
+    from exchanges.base import parse_market
+    from jobs.health import DaemonState, Metrics
+
+    market = parse_market("binance:ETH-USDT")
+    engine = make_engine(pipeline_pg.url)
+    state = DaemonState.for_markets([market], max_lag_hours=3)
+    state.refresh(make_session_factory(engine), market)
+    engine.dispose()
+    metrics = Metrics(state)
+    metrics.job_done("ingest", market, "ok", 0.3)
+    exported = set(re.findall(r"^(forecaster_\w+?)(?:\{| )", metrics.render().decode(), re.M))
+    wanted = {t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"] if "expr" in t}
+    wanted |= {q["model"]["expr"] for r in alert_rules() for q in r["data"] if "expr" in q["model"]}
+    names = {n for expr in wanted for n in re.findall(r"\bforecaster_\w+", expr)}
+    assert names and names <= exported, f"not exported by the worker: {names - exported}"
+    assert all('market="$market"' in e for e in wanted if "$market" in e)

@@ -1,7 +1,8 @@
 """docs/sql.md cannot rot: every worked query runs on SQLite and on Postgres, on data made by the real
 pipeline (a real Binance slice imported, a tiny model trained and retrained, a forecast every hour
-as the daemon makes them, a walk-forward backtest, a real Upbit slice with its outage gaps, a
-failed job), and returns the rows a user expects."""
+as the daemon makes them, one origin forecast again by a model trained up to it with `predict --at
+--replace`, a walk-forward backtest run twice, a real Upbit slice with its outage gaps, a failed
+job, then an Upbit model and forecast), and returns the rows a user expects."""
 from __future__ import annotations
 
 import math
@@ -48,6 +49,7 @@ def build_bi_database(url: str, workdir: Path) -> None:
     from jobs.import_csv import import_csv
     from jobs import predict as predict_module
     from jobs.predict import predict_market
+    from jobs.predict_at import predict_at
     from jobs.settings import load_settings
     from jobs.train import train_market
 
@@ -67,14 +69,20 @@ def build_bi_database(url: str, workdir: Path) -> None:
         train_market(services, binance, train_hours=1000, config=config)
         for i in range(LIVE_HOURS):
             load(binance, rows.iloc[[len(rows) - LIVE_HOURS + i]], "hour.csv")
-            predict_market(services, binance)
+            origin = predict_market(services, binance).origin
             if i == LIVE_HOURS // 2:  # the nightly retrain: a second model run
                 train_market(services, binance, train_hours=1000, config=config)
-        backtest_market(services, binance, days=7, step=24, retrain_every=168, train_hours=1000,
-                        horizon=24, config=config)
+                # a third, trained up to this origin and not promoted, forecasts it again
+                train_market(services, binance, train_hours=1000, config=config, until=origin)
+                predict_at(services, binance, origin, origin, replace=True)
+        for _ in range(2):  # the second backtest supersedes the first one's rows
+            backtest_market(services, binance, days=7, step=24, retrain_every=168, train_hours=1000,
+                            horizon=24, config=config)
         load(upbit, pd.read_csv(UPBIT_CSV).tail(UPBIT_HOURS), "upbit.csv")
         with pytest.raises(JobError):  # no model for Upbit yet: a failed predict job run
             predict_market(services, upbit)
+        train_market(services, upbit, train_hours=600, config=config)
+        predict_market(services, upbit)
     finally:
         services.close()
 
@@ -150,6 +158,7 @@ def _truth() -> pd.Series:
 
 NEWEST = pd.Timestamp("2023-12-31T23:00Z")
 HORIZONS = list(range(1, 25))
+REFORECAST = NEWEST - pd.Timedelta(hours=LIVE_HOURS - 1 - LIVE_HOURS // 2)  # forecast again by predict --at
 
 
 def check_latest_forecast(rows, db):
@@ -158,13 +167,17 @@ def check_latest_forecast(rows, db):
     assert [utc(t) for t in rows["target_time"]] == [NEWEST + pd.Timedelta(hours=h) for h in HORIZONS]
     assert (rows["last_close"] == _truth()[NEWEST]).all()
     assert ((rows["yhat_lower"] <= rows["yhat"]) & (rows["yhat"] <= rows["yhat_upper"])).all()
-    assert ((rows["change_pct"].astype(float).abs()) < 20).all()
+    change = rows["change_pct"].astype(float)
+    assert (change.abs() < 20).all()
+    # a naive median is the close itself, so its change is 0, not floating-point noise
+    assert ((rows["yhat"] == rows["last_close"]) == (change == 0)).all()
+    width = 100 * (rows["yhat_upper"] - rows["yhat_lower"]) / rows["last_close"]
+    assert (rows["band_width_pct"].astype(float) - width).abs().max() < 1e-9
 
 
 def check_latest_forecast_all(rows, db):
-    # Upbit has candles but no model: only the Binance market has a forecast.
-    assert set(zip(rows["exchange"], rows["symbol"])) == {("binance", "ETH-USDT")}
-    assert rows["horizon"].tolist() == [1, 6, 12, 24]
+    assert set(zip(rows["exchange"], rows["symbol"])) == {("binance", "ETH-USDT"), ("upbit", "ETH-KRW")}
+    assert rows["horizon"].tolist() == [1, 6, 12, 24] * 2
 
 
 def check_accuracy_by_horizon_30d(rows, db):
@@ -186,7 +199,10 @@ def check_accuracy_by_horizon_30d(rows, db):
         assert math.isclose(row["mae"], mae, rel_tol=1e-9)
         assert math.isclose(row["naive_mae"], naive, rel_tol=1e-9)
         assert math.isclose(row["rmae"], mae / naive, rel_tol=1e-9)
+        pct = ((at["yhat"] - at["actual"]).abs() / at["actual"]).mean() * 100
+        assert math.isclose(row["mae_pct"], pct, rel_tol=1e-9)
     assert ((rows["coverage"].astype(float) >= 0) & (rows["coverage"].astype(float) <= 1)).all()
+    assert (rows["interval_score"].astype(float) > 0).all()
 
 
 def check_band_coverage_30d(rows, db):
@@ -216,15 +232,16 @@ def check_forecast_vs_actual(rows, db):
 
 
 def check_model_history(rows, db):
-    assert len(rows) == 2  # the first training and the retrain
+    assert len(rows) == 3  # the first training, the retrain, and one up to a past origin
     assert rows["status"].iloc[0] in ("promoted", "retired")
-    assert set(rows["status"]) <= {"promoted", "retired", "rejected"}
+    assert rows["status"].iloc[1] in ("promoted", "rejected")
+    assert rows["status"].iloc[2] == "trained"  # train --until without --promote
     assert (rows["n_train"] > 0).all() and (rows["val_rmae"] > 0).all()
     assert (rows["device"] == "cpu").all()
 
 
 def check_accuracy_by_model_run(rows, db):
-    served = db.query("SELECT DISTINCT model_run_id FROM predictions WHERE kind = 'live'")
+    served = db.query("SELECT DISTINCT model_run_id FROM predictions WHERE kind = 'live' AND exchange = 'binance'")
     assert sorted(rows["model_run_id"]) == sorted(served["model_run_id"])
     assert rows["n"].sum() == sum(LIVE_HOURS - h for h in HORIZONS)
     assert (rows["live_rmae"] > 0).all()
@@ -253,11 +270,77 @@ def check_job_failures_last_day(rows, db):
 
 def check_job_summary_last_day(rows, db):
     runs = {(j, e, st): n for j, e, st, n in zip(rows["job"], rows["exchange"], rows["status"], rows["runs"])}
-    assert runs[("predict", "binance", "ok")] == LIVE_HOURS
-    assert runs[("train", "binance", "ok")] == 2
+    assert runs[("predict", "binance", "ok")] == LIVE_HOURS + 1  # and predict --at
+    assert runs[("train", "binance", "ok")] == 3
+    assert runs[("backtest", "binance", "ok")] == 2
     assert runs[("predict", "upbit", "failed")] == 1
     assert runs[("import", "binance", "ok")] == 1 + LIVE_HOURS
     assert (rows["avg_seconds"].astype(float) >= 0).all()
+
+
+def check_accuracy_7d(rows, db):
+    assert rows["horizon"].tolist() == HORIZONS
+    # targets in the 168 hours up to the newest candle: the live origins' known ones
+    assert rows["n"].tolist() == [LIVE_HOURS - h for h in HORIZONS]
+    assert {utc(t) for t in rows["last_target"]} == {NEWEST}
+    assert all(utc(t) > NEWEST - pd.Timedelta(days=7) for t in rows["first_target"])
+    shares = rows[["coverage", "below_band", "above_band"]].astype(float).sum(axis=1)
+    assert all(math.isclose(x, 1.0) for x in shares)
+    assert (rows["better_than_naive"] + rows["same_as_naive"] + rows["worse_than_naive"] == rows["n"]).all()
+    # the same figures from the view every row comes from
+    scored = db.query("SELECT horizon, AVG(interval_score) AS i, AVG(inside_interval) AS c, "
+                      "SUM(CASE WHEN vs_naive = 0 THEN 1 ELSE 0 END) AS same FROM forecast_accuracy "
+                      "WHERE exchange = 'binance' AND symbol = 'ETH-USDT' AND interval = '1h' AND kind = 'live' "
+                      "GROUP BY horizon ORDER BY horizon")
+    assert (rows["interval_score"].astype(float) - scored["i"].astype(float)).abs().max() < 1e-6
+    assert (rows["coverage"].astype(float) - scored["c"].astype(float)).abs().max() < 1e-12
+    assert rows["same_as_naive"].tolist() == scored["same"].tolist()
+
+
+def check_markets_side_by_side(rows, db):
+    assert list(zip(rows["exchange"], rows["horizon"])) == [("binance", 1), ("binance", 24)]
+    assert (rows["mae_pct"].astype(float) < 5).all() and (rows["rmae"].astype(float) > 0).all()
+
+
+def check_forecast_history_of_origin(rows, db):
+    assert {utc(t) for t in rows["origin_time"]} == {REFORECAST}
+    assert len(rows) == 2 * 24  # the daemon's forecast, then predict --at --replace's
+    assert rows["superseded_at"].isna().sum() == 24
+    first, second = rows.iloc[0::2], rows.iloc[1::2]
+    assert first["superseded_at"].notna().all() and second["superseded_at"].isna().all()
+    assert (first["model_run_id"].to_numpy() != second["model_run_id"].to_numpy()).all()
+    trained = db.query("SELECT id FROM model_runs WHERE status = 'trained'")["id"].tolist()
+    assert set(second["model_run_id"]) == set(trained)
+
+
+def check_backtest_runs(rows, db):
+    assert len(rows) == 2 and rows["days"].tolist() == [7, 7] and rows["step"].tolist() == [24, 24]
+    assert rows["n_origins"].tolist() == [7, 7] and (rows["code_version"].str.len() > 0).all()
+    # the same fits twice: the same figures; the rows of the second are current
+    assert rows["rmae"].iloc[0] == rows["rmae"].iloc[1]
+    current = db.query("SELECT DISTINCT backtest_run_id FROM predictions WHERE kind = 'backtest'")
+    assert current["backtest_run_id"].tolist() == [rows["id"].iloc[1]]
+    kept = db.query("SELECT backtest_run_id, COUNT(*) AS n FROM prediction_history GROUP BY backtest_run_id")
+    assert kept.set_index("backtest_run_id")["n"].to_dict().get(rows["id"].iloc[0]) == 7 * 24
+
+
+def check_backtest_by_horizon(rows, db):
+    assert rows["horizon"].tolist() == HORIZONS and (rows["n"] == 7).all()
+    scored = db.query("SELECT horizon, AVG(abs_error) AS mae, AVG(inside_interval) AS c FROM forecast_accuracy "
+                      "WHERE exchange = 'binance' AND symbol = 'ETH-USDT' AND interval = '1h' "
+                      "AND kind = 'backtest' GROUP BY horizon ORDER BY horizon")
+    assert (rows["mae"] - scored["mae"].astype(float)).abs().max() < 1e-9
+    assert (rows["coverage"] - scored["c"].astype(float)).abs().max() < 1e-12
+    assert (rows["vs_best_free"] > 0).all()
+
+
+def check_latest_forecast_kst(rows, db):
+    assert rows["horizon"].tolist() == HORIZONS
+    origin = utc(db.query("SELECT MAX(origin_time) AS o FROM latest_forecast WHERE exchange = 'upbit'")["o"][0])
+    # wall-clock time in Seoul: UTC + 9 hours, without an offset
+    assert [pd.Timestamp(str(t)) for t in rows["target_kst"]] == [
+        (origin + pd.Timedelta(hours=h + 9)).tz_localize(None) for h in HORIZONS]
+    assert pd.Timestamp(str(rows["origin_kst"].iloc[0])) == (origin + pd.Timedelta(hours=9)).tz_localize(None)
 
 
 CHECKS = {name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")}
@@ -280,8 +363,9 @@ def test_documented_query_runs_and_answers(bi, name):
 
 def test_every_table_and_view_column_is_documented(bi):
     text = DOC.read_text()
-    for table in ("candles", "predictions", "model_runs", "model_weights", "job_runs",
-                  "latest_forecast", "forecast_accuracy"):
+    for table in ("candles", "predictions", "prediction_history", "backtest_runs", "backtest_horizons",
+                  "model_runs", "model_weights", "job_runs",
+                  "latest_forecast", "forecast_accuracy", "forecast_history", "accuracy_7d"):
         section = text.split(f"### {table}", 1)[1].split("\n### ", 1)[0]
         for column in bi.query(f"SELECT * FROM {table} WHERE 1 = 0").columns:
             assert re.search(rf"\b{column}\b", section), f"{table}.{column} is not documented"
@@ -301,5 +385,5 @@ def test_latest_forecast_gives_the_rows_of_its_plain_definition(bi):
         WHERE p.kind = 'live'
         ORDER BY p.exchange, p.symbol, p.horizon""")
     view = bi.query("SELECT * FROM latest_forecast ORDER BY exchange, symbol, horizon")
-    assert len(view) == 24
-    pd.testing.assert_frame_equal(view, plain)
+    assert len(view) == 2 * 24
+    pd.testing.assert_frame_equal(view[plain.columns], plain)

@@ -57,9 +57,10 @@ def test_status_reports_candles_model_forecast_and_last_runs(migrated):
     assert usdt["newest_candle"] is None and usdt["model"] is None and usdt["jobs"]["ingest"] is None
 
     text = render_status(report)
-    assert "bithumb:ETH-KRW" in text and "binance:ETH-USDT" in text
+    assert "bithumb:ETH-KRW  (configured)" in text and "binance:ETH-USDT  (configured)" in text
     assert "newest candle   2024-03-01T09:00Z  lag 2 h  (5 candles)" in text
-    assert f"promoted model  run {run_id}, trained to 2024-03-01T08:00Z" in text and "val rMAE 0.9500" in text
+    assert f"promoted model  run {run_id}, trained to 2024-03-01T08:00Z" in text
+    assert "val MAE 9.5 vs naive 10, rMAE 0.9500, 80% coverage 0.790" in text
     assert "newest forecast origin 2024-03-01T08:00Z  (1 h behind the newest candle)" in text
     assert "status 5600" in text and "(last ok 20" in text
     assert "promoted model  none" in text and "predict         never run" in text

@@ -1,0 +1,59 @@
+"""Queries on `backtest_runs` and `backtest_horizons`: what each backtest was asked, when and by which
+code it ran, and what it scored. Functions take the session as a keyword and never commit."""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from db.models import BacktestHorizon, BacktestRun
+
+SETTINGS = ("days", "step", "retrain_every", "train_hours", "horizon")
+FIGURES = ("mae", "naive_mae", "rmae", "coverage", "interval_score", "empirical_interval_score", "empirical_coverage",
+           "ewma_interval_score", "ewma_coverage", "fhs_interval_score", "fhs_coverage", "best_free_interval_score")
+
+
+def _number(value):
+    """A float for the database; NaN (an undefined ratio) is stored as NULL."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def record_backtest_run(*, session: Session, exchange: str, symbol: str, started_at: datetime,
+                        finished_at: datetime, settings: dict, config: dict, code_version: str, device: str,
+                        summary: dict, table: pd.DataFrame, origins: pd.DatetimeIndex) -> int:
+    """Insert the run and its per-horizon table; returns the run's id for its prediction rows."""
+    ratio = summary.get("ratio") or {}
+    sources = [s for s in summary.get("sources", []) if s]
+    run = BacktestRun(
+        exchange=exchange, symbol=symbol, interval="1h", started_at=started_at, finished_at=finished_at,
+        **{k: int(settings[k]) for k in SETTINGS}, config=json.dumps(config, sort_keys=True),
+        code_version=code_version[:64], device=device,
+        first_origin=origins.min().to_pydatetime() if len(origins) else None,
+        last_origin=origins.max().to_pydatetime() if len(origins) else None,
+        n_origins=summary.get("n_origins"), n_fits=summary.get("n_fits"),
+        fit_seconds=_number(summary.get("fit_seconds")), n=summary.get("n"),
+        **{k: _number(summary.get(k)) for k in FIGURES},
+        ratio_vs_empirical=_number(ratio.get("ratio")), ratio_low=_number(ratio.get("low")),
+        ratio_high=_number(ratio.get("high")), ratio_days=ratio.get("blocks"),
+        band_sources=" | ".join(sources) or None)
+    session.add(run)
+    session.flush()
+    rows = [{"backtest_run_id": run.id, "horizon": int(r["horizon"]), "n": int(r["n"]),
+             **{k: _number(r.get(k)) for k in FIGURES}} for r in table.to_dict("records")]
+    if rows:
+        session.execute(insert(BacktestHorizon), rows)
+    return run.id
+
+
+def last_backtest_run(*, session: Session, exchange: str, symbol: str) -> BacktestRun | None:
+    return session.scalars(select(BacktestRun)
+                           .where(BacktestRun.exchange == exchange, BacktestRun.symbol == symbol,
+                                  BacktestRun.interval == "1h")
+                           .order_by(BacktestRun.started_at.desc(), BacktestRun.id.desc()).limit(1)).first()
