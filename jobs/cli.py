@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from jobs.settings import MAX_BACKFILL_DAYS, MAX_TRAIN_HOURS
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Hourly crypto candles, an LSTM forecaster judged against the naive forecast, "
                        "forecasts as SQL tables.")
@@ -94,7 +96,7 @@ def db_upgrade(settings):
 @app.command()
 @command
 def ingest(settings, market: Optional[list[str]] = MarketOpt,
-           backfill_days: Optional[int] = typer.Option(None, "--backfill-days", min=0,
+           backfill_days: Optional[int] = typer.Option(None, "--backfill-days", min=0, max=MAX_BACKFILL_DAYS,
                                                        help="on an empty store, days to back-fill (default 180)")):
     """One ingestion pass now: new closed candles since the last stored one."""
     from jobs.ingest import ingest_market
@@ -149,7 +151,7 @@ def _parse_until(until: Optional[str]) -> Optional[datetime]:
 @app.command()
 @command
 def train(settings, market: Optional[list[str]] = MarketOpt,
-          train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48),
+          train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48, max=MAX_TRAIN_HOURS),
           until: Optional[str] = typer.Option(None, "--until", help="train on candles up to this time (UTC)")):
     """Train a model on closed candles, record a model_runs row, promote it if it passes the gate."""
     from jobs.train import train_market
@@ -180,9 +182,9 @@ def predict(settings, market: Optional[list[str]] = MarketOpt):
 @app.command()
 @command
 def backtest(settings, market: str = typer.Option(..., "--market", "-m"),
-             days: int = typer.Option(90, min=1), step: int = typer.Option(24, min=1),
-             retrain_every: int = typer.Option(168, "--retrain-every", min=1),
-             train_hours: int = typer.Option(4320, "--train-hours", min=48),
+             days: int = typer.Option(90, min=1, max=MAX_BACKFILL_DAYS), step: int = typer.Option(24, min=1),
+             retrain_every: int = typer.Option(168, "--retrain-every", min=1, max=MAX_TRAIN_HOURS),
+             train_hours: int = typer.Option(4320, "--train-hours", min=48, max=MAX_TRAIN_HOURS),
              horizon: Optional[int] = typer.Option(None, "--horizon", min=1, max=168)):
     """Walk-forward evaluation: writes kind='backtest' rows, prints MAE, rMAE, coverage next to naive."""
     from exchanges.base import parse_market
