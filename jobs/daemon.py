@@ -102,7 +102,7 @@ class Daemon:
         self._add_jobs()
         server = None
         if self.settings.http_port:
-            server = HealthServer(self.state, self.metrics, self.settings.http_port).start()
+            server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host).start()
         jobs_logger = logging.getLogger("forecaster.jobs")
         jobs_logger.addFilter(self.cycles.failure_logged)
         if self.settings.log_level != "DEBUG":  # our listener logs job errors in one line
@@ -111,7 +111,7 @@ class Daemon:
         log.info("daemon %d serving %s on %s: ingest %r +%ds, retrain %r, http %s", os.getpid(),
                  ", ".join(map(str, self.markets)), safe_url(self.settings.database_url),
                  self.settings.ingest_cron, self.settings.ingest_delay_seconds, self.settings.retrain_cron,
-                 f":{server.port}" if server else "off")
+                 f"{server.host}:{server.port}" if server else "off")
         try:
             if not self.stop.is_set():
                 self.scheduler.start()  # blocks until _on_signal shuts it down

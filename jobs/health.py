@@ -14,7 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -25,6 +25,7 @@ from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import HOUR, Market, last_closed_open_time
 from jobs.errors import JobError
+from jobs.http_server import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 _MODEL_FIGURES = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae")
@@ -152,15 +153,17 @@ class _StateCollector:
 
 
 class HealthServer:
-    """`/healthz` and `/metrics` on a background thread; `port=0` in settings means no server at all."""
+    """`/healthz` and `/metrics` on a background thread; `port=0` in settings means no server at all.
+    It listens on 127.0.0.1 unless told otherwise (FORECASTER_HTTP_HOST): metrics are not for the
+    whole network. Bursts and stalled clients are bounded by jobs/http_server.py."""
 
-    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics})
         try:
-            self._httpd = ThreadingHTTPServer((host, port), handler)
+            self._httpd = BoundedHTTPServer((host, port), handler)
         except OSError as e:
-            raise JobError(f"FORECASTER_HTTP_PORT {port}: cannot listen: {e.strerror or e}") from None
-        self._httpd.daemon_threads = True
+            raise JobError(f"FORECASTER_HTTP_HOST {host} / FORECASTER_HTTP_PORT {port}: cannot listen: "
+                           f"{e.strerror or e}") from None
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="health-http", daemon=True)
 
@@ -172,11 +175,14 @@ class HealthServer:
         self._thread.start()
         return self
 
+    @property
+    def host(self) -> str:
+        return self._httpd.server_address[0]
+
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._httpd.shutdown()
+        self._httpd.close()
+        if self._thread.ident is not None:  # started
             self._thread.join(2)
-        self._httpd.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
