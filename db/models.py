@@ -128,3 +128,22 @@ class Prediction(Base):
     yhat_lower: Mapped[float] = mapped_column(Float(53))
     yhat_upper: Mapped[float] = mapped_column(Float(53))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CandleGap(Base):
+    """A run of hours missing from a market's stored candles that ingest asked the exchange for
+    and did not get (exchange maintenance, usually). Once confirmed it is not asked for again; an
+    unconfirmed one is asked again at the next ingest (jobs/gaps.py)."""
+
+    __tablename__ = "candle_gaps"
+
+    exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    first_missing: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    last_missing: Mapped[datetime] = mapped_column(UTCDateTime)
+    hours: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[int] = mapped_column(Integer)  # how many times the exchange was asked and lacked them
+    first_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
