@@ -147,3 +147,16 @@ class CandleGap(Base):
     first_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobLock(Base):
+    """One row per job and market: the daemon that holds the row's lock (SELECT ... FOR UPDATE, in a
+    transaction on a connection of its own) runs that job for that market. Locking a row needs the
+    UPDATE privilege, which the read-only BI role does not have (jobs/locks.py)."""
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(16), primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)

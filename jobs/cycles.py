@@ -21,6 +21,7 @@ from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training
 from exchanges.base import Market
 from jobs.health import DaemonState, Metrics, MarketState
+from jobs.locks import StopWhenLockLost
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
@@ -102,9 +103,9 @@ class MarketCycles:
         from jobs.ingest import ingest_market
         with self._tracked(f"ingest:{market}"):
             failed = []
-            status, _ = self._step("ingest", market, lambda: ingest_market(
+            status, _ = self._step("ingest", market, lambda lock: ingest_market(
                 self.services.sessions, self.services.client(market.exchange), market,
-                backfill_days=self.settings.backfill_days))
+                backfill_days=self.settings.backfill_days, before_write=lock.ensure))
             if status == FAILED:
                 failed.append("ingest")
             self.refresh(market)
@@ -122,12 +123,13 @@ class MarketCycles:
         """Train; if the new model is promoted, forecast the newest origin with it."""
         from jobs.train import model_config, train_market
 
-        def train():
+        def train(lock):
             if only_if_no_model:  # another worker may have trained one while this run waited
                 self.refresh(market)
                 if self.state.snapshot()[market].model is not None:
                     return NOTHING
-            return train_market(self.services, market, train_hours=self.settings.train_hours, stop=self.stop,
+            return train_market(self.services, market, train_hours=self.settings.train_hours,
+                                stop=StopWhenLockLost(self.stop, lock), before_write=lock.ensure,
                                 config=model_config(self.settings))
 
         with self._tracked(f"train:{market}"):
@@ -146,13 +148,13 @@ class MarketCycles:
     def _predict(self, market: Market, *, force: bool = False):
         from jobs.predict import predict_market
 
-        def run():
+        def run(lock):
             if not force:  # another worker may have written it while this run waited for the lock
                 self.refresh(market)
                 if not needs_forecast(self.state.snapshot()[market]):
                     return NOTHING
             with self._predict_mutex:
-                outcome = predict_market(self.services, market)
+                outcome = predict_market(self.services, market, before_write=lock.ensure)
             self.refresh(market)
             return outcome
         return self._step("predict", market, run, wait=PREDICT_LOCK_WAIT_SECONDS)
@@ -170,8 +172,8 @@ class MarketCycles:
                     self._record_skipped(job, market)
                     return SKIPPED, None
                 self.fail_stale(job, market, "abandoned: still running when the next run of this job began "
-                                             "(its process died or lost the database)")
-                result = fn()
+                                             "(its process died or lost the database or its lock)")
+                result = fn(held)
                 if result is NOTHING:
                     return OK, None
         except Exception as exc:

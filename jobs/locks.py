@@ -1,43 +1,94 @@
-"""Who may run what: one worker per job and market at a time, across threads and processes.
+"""Who may run what: one worker per job and market at a time, across threads and processes, and a
+worker that notices when it no longer holds its lock.
 
-- Postgres: a session-level advisory lock (`pg_try_advisory_lock`) per job and market, held on a
-  connection of its own for as long as the job runs. Several daemons may share one Postgres; the
-  one that gets the lock runs the job, the others skip it. Locks are scoped to the database, and a
-  killed process's locks vanish with its connection.
+- Postgres: a row of `job_locks` per job and market, locked with `SELECT ... FOR UPDATE SKIP
+  LOCKED` in a transaction on a connection of its own, for as long as the job runs. Several
+  daemons may share one Postgres; the one that gets the row runs the job, the others skip it. Row
+  locks replace the advisory locks used before: anyone who can connect can take an advisory lock
+  on the daemon's computable keys (the read-only BI role could stop every ingest that way), while
+  locking a row needs the UPDATE privilege on `job_locks`, which only the service's own role has.
+  The lock ends with its transaction: when the job commits, or when its connection dies (a killed
+  process, a restarted or terminated backend). Then another daemon may take it, so a job asks its
+  lock, between training epochs and before every write, whether it still holds it (`HeldLock`),
+  and stops without writing if not. The database state that matters is fenced as well: status
+  changes of a model run require the status it had (db/model_runs.py), so a run another worker
+  marked abandoned can never become `promoted`.
 - SQLite: one daemon per database file, enforced by an exclusive `flock` on `<file>.daemon.lock`
   (the kernel drops it when the process dies, even by kill -9); within the daemon, a thread lock
-  per job and market.
+  per job and market, which nothing can take away.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from db.job_locks import ensure_lock_row, try_lock_row
 from exchanges.base import Market
 from jobs.errors import JobError
+from jobs.recording import describe_error
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.2
+# libpq keepalives: a lock connection whose network path died is noticed within about a minute
+# (and a check of the lock cannot hang for the kernel's default of hours).
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5, "keepalives_count": 3,
+                     "tcp_user_timeout": 30_000}
+# The same on the server's side, so that the lock of a daemon whose machine vanished is released
+# within a minute; and no idle-in-transaction timeout: a training holds its lock for minutes.
+SESSION_SETTINGS = {"tcp_keepalives_idle": "20", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
+                    "idle_in_transaction_session_timeout": "0"}
 
 
 class DaemonRefused(JobError):
     """Another daemon already serves this SQLite database."""
 
 
-def lock_key(job: str, market: Market | str) -> int:
-    """A stable signed 64-bit key for `pg_advisory_lock`, the same in every process."""
-    digest = hashlib.blake2b(f"forecaster:{job}:{market}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+class LockLost(JobError):
+    """This worker no longer holds the lock of the job it runs: it stops without writing."""
+
+
+class HeldLock:
+    """What `hold` yields: true if the lock was taken. `lost()` says why it is gone (None while it
+    is held); `ensure()` raises LockLost instead."""
+
+    def __init__(self, job: str, market: Market, held: bool, check=None) -> None:
+        self.job, self.market, self.held = job, market, held
+        self._check = check  # returns None while held, else the reason
+        self._lost: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def lost(self) -> str | None:
+        if self._lost is None and self.held and self._check is not None:
+            self._lost = self._check()
+        return self._lost
+
+    def ensure(self) -> None:
+        reason = self.lost()
+        if reason is not None:
+            raise LockLost(f"lost the {self.job} lock of {self.market} ({reason}): "
+                           "another worker may run it now, so this run stops without writing")
+
+
+class StopWhenLockLost:
+    """Event-like for `forecaster.train.train(stop=...)`: set once the daemon stops or the lock is
+    gone. Training checks it between epochs."""
+
+    def __init__(self, stop: threading.Event, lock: HeldLock) -> None:
+        self._stop, self._lock = stop, lock
+
+    def is_set(self) -> bool:
+        return self._stop.is_set() or self._lock.lost() is not None
 
 
 class LocalJobLocks:
@@ -48,12 +99,12 @@ class LocalJobLocks:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
 
     @contextmanager
-    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[bool]:
+    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
         with self._guard:
             lock = self._locks.setdefault((job, str(market)), threading.Lock())
         got = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
         try:
-            yield got
+            yield HeldLock(job, market, got)
         finally:
             if got:
                 lock.release()
@@ -63,36 +114,71 @@ class LocalJobLocks:
 
 
 class PgJobLocks:
-    """Advisory locks, each on a dedicated connection: closing the connection always releases it."""
+    """Row locks on `job_locks`, each in a transaction on a dedicated connection."""
 
     def __init__(self, url: str) -> None:
-        # NullPool: a connection is really closed after each job, never parked in a pool still locked.
-        self._engine = create_engine(url, poolclass=NullPool)
+        # NullPool: a connection is really closed after each job, never parked in a pool.
+        self._engine = create_engine(url, poolclass=NullPool, connect_args=CLIENT_KEEPALIVES)
+        self._rows: set[tuple[str, str]] = set()  # rows known to exist
+        self._rows_guard = threading.Lock()
+        self._owner = f"forecaster {socket.gethostname()} pid {os.getpid()}"
 
     @contextmanager
-    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[bool]:
-        """Yields True with the lock held, or False if another worker holds it (after `wait` s).
-        Raises SQLAlchemyError if the database cannot be reached."""
-        key = lock_key(job, market)
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
+        """Yields a HeldLock, true with the lock held, false if another worker holds it (after
+        waiting up to `wait` s). Raises SQLAlchemyError if the database cannot be reached."""
+        self._ensure_row(job, market)
+        conn = self._engine.connect()
         try:
-            deadline = time.monotonic() + wait
-            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-            while not got and time.monotonic() < deadline:
-                time.sleep(POLL_SECONDS)
-                got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-            yield got
+            conn.execute(text("SELECT set_config(name, value, false) FROM (VALUES " + ", ".join(
+                f"('{k}', '{v}')" for k, v in SESSION_SETTINGS.items()) + ") AS s(name, value)"))
+            # Shown in pg_stat_activity: which daemon holds which lock.
+            conn.execute(text("SELECT set_config('application_name', :n, false)"),
+                         {"n": f"{self._owner} {job} {market}"[:63]})
+            conn.commit()
+            got = self._lock(conn, job, market, wait)
+            yield HeldLock(job, market, got, check=lambda: _connection_problem(conn))
         finally:
             try:
-                if not conn.closed and not conn.invalidated:
-                    conn.scalar(text("SELECT pg_advisory_unlock_all()"))
-            except Exception as exc:  # the connection died: the server dropped the lock with it
+                conn.rollback()  # ends the transaction: releases the row
+            except Exception as exc:  # the connection died: the server released the row with it
                 log.debug("unlock %s %s: %s", job, market, exc)
             finally:
                 conn.close()
 
+    def _lock(self, conn, job: str, market: Market, wait: float) -> bool:
+        if wait <= 0:
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
+        conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{int(wait * 1000)}ms"})
+        try:
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=True)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available: waited in vain
+                raise
+            conn.rollback()
+            return False
+
+    def _ensure_row(self, job: str, market: Market) -> None:
+        key = (job, str(market))
+        with self._rows_guard:
+            if key in self._rows:
+                return
+        with self._engine.begin() as conn:
+            ensure_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol)
+        with self._rows_guard:
+            self._rows.add(key)
+
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _connection_problem(conn) -> str | None:
+    """None while the lock's connection (and so its transaction and row lock) is alive."""
+    try:
+        conn.execute(text("SELECT 1"))
+        return None
+    except DBAPIError as exc:
+        return f"its database connection ended: {describe_error(exc)}"
 
 
 def make_job_locks(url: str) -> LocalJobLocks | PgJobLocks:

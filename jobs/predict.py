@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run
@@ -40,7 +41,9 @@ def _forecaster(database_url: str, run_id: int, weights: bytes):
     return _MODEL_CACHE[key]
 
 
-def predict_market(services, market: Market) -> PredictOutcome:
+def predict_market(services, market: Market, *, before_write: Callable[[], None] | None = None) -> PredictOutcome:
+    """`before_write` is called before the forecast is written and raises to stop (the daemon's
+    check that it still holds this job's lock)."""
     from forecaster.errors import NotEnoughHistory
 
     sessions = services.sessions
@@ -65,6 +68,8 @@ def predict_market(services, market: Market) -> PredictOutcome:
         except NotEnoughHistory as exc:
             raise JobError(f"{market}: {exc}") from exc
         forecast = forecast.assign(origin_time=origin)
+        if before_write is not None:
+            before_write()
         with sessions() as s, s.begin():
             n = write_predictions(forecast, session=s, exchange=market.exchange, symbol=market.symbol,
                                   kind="live", model_run_id=run.id)

@@ -13,20 +13,19 @@ from exchanges.base import parse_market
 from jobs.bootstrap import bootstrap
 from jobs.daemon import CycleFailed, Daemon
 from jobs.health import DaemonState, Metrics
-from jobs.locks import DaemonRefused, LocalJobLocks, PgJobLocks, ProcessLock, lock_key
+from jobs.locks import DaemonRefused, LocalJobLocks, LockLost, PgJobLocks, ProcessLock
 from jobs.settings import SettingsError, load_settings
 
 ETH_KRW, ETH_USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
 
 
-def test_lock_keys_are_stable_and_differ_by_job_and_market():
-    assert lock_key("ingest", ETH_KRW) == lock_key("ingest", "bithumb:ETH-KRW")
-    assert len({lock_key(j, m) for j in ("ingest", "train", "predict") for m in (ETH_KRW, ETH_USDT)}) == 6
-    assert -2**63 <= lock_key("train", ETH_USDT) < 2**63
-
-
 @pytest.mark.postgres
-def test_postgres_advisory_locks_admit_one_worker_per_job_and_market(pg_url):
+def test_postgres_row_locks_admit_one_worker_per_job_and_market(pg_url):
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
     a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)  # two engines: two daemons
     try:
         with a.hold("ingest", ETH_KRW) as first:
@@ -51,6 +50,34 @@ def test_postgres_advisory_locks_admit_one_worker_per_job_and_market(pg_url):
         with b.hold("predict", ETH_KRW, wait=5) as waited:  # a forecast is worth waiting for
             assert waited
         t.join()
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.postgres
+def test_a_lock_whose_connection_is_terminated_knows_it_is_lost(pg_url):
+    import psycopg
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from tests.conftest import PG_ADMIN_URL
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
+    a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)
+    try:
+        with a.hold("train", ETH_KRW) as held:
+            assert held and held.lost() is None
+            held.ensure()
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                (pid,) = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                                       (f"forecaster % pid % train {ETH_KRW}",)).fetchone()
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with b.hold("train", ETH_KRW) as other:  # the server released the row with the connection
+                assert other
+            assert "database connection ended" in held.lost()
+            with pytest.raises(LockLost, match="lost the train lock of bithumb:ETH-KRW"):
+                held.ensure()
     finally:
         a.close()
         b.close()

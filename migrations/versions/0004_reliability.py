@@ -1,10 +1,12 @@
-"""candle_gaps: hours the exchange was asked for and lacked
+"""candle_gaps: hours the exchange was asked for and lacked; job_locks: one lock row per job and market
 
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-28
 
-`candle_gaps` lets ingest repair holes in the stored candles (it re-fetches missing hours) without
+`job_locks` replaces the advisory locks of jobs/locks.py: a daemon runs a job for a market while it
+holds that row's lock (FOR UPDATE, which needs the UPDATE privilege the read-only BI role lacks;
+anyone could take an advisory lock on the daemon's computable keys). `candle_gaps` lets ingest repair holes in the stored candles (it re-fetches missing hours) without
 asking the exchange forever for hours it never had: a run of missing hours is confirmed after the
 exchange lacked it twice, the second time a day or more after those hours closed.
 """
@@ -20,6 +22,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "job_locks",
+        sa.Column("job", sa.String(16), nullable=False),
+        sa.Column("exchange", sa.String(32), nullable=False),
+        sa.Column("symbol", sa.String(32), nullable=False),
+        sa.Column("interval", sa.String(8), nullable=False),
+        sa.PrimaryKeyConstraint("job", "exchange", "symbol", "interval", name="pk_job_locks"),
+    )
     op.create_table(
         "candle_gaps",
         sa.Column("exchange", sa.String(32), nullable=False),
@@ -38,3 +48,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("candle_gaps")
+    op.drop_table("job_locks")
