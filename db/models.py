@@ -152,7 +152,9 @@ class CandleGap(Base):
 class JobLock(Base):
     """One row per job and market: the daemon that holds the row's lock (SELECT ... FOR UPDATE, in a
     transaction on a connection of its own) runs that job for that market. Locking a row needs the
-    UPDATE privilege, which the read-only BI role does not have (jobs/locks.py)."""
+    UPDATE privilege, which the read-only BI role does not have (jobs/locks.py). `done_for` is the
+    schedule slot (fire time) whose run of this job finished, set in the same transaction that
+    releases the lock: the work of a slot is done once, by whichever daemon got to it."""
 
     __tablename__ = "job_locks"
 
@@ -160,3 +162,6 @@ class JobLock(Base):
     exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    done_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(128))

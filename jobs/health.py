@@ -90,13 +90,16 @@ def _iso(ts: datetime | None) -> str | None:
 class Metrics:
     """Counters the daemon updates as jobs run, plus gauges read from DaemonState at each scrape."""
 
-    def __init__(self, state: DaemonState) -> None:
+    def __init__(self, state: DaemonState, pools: dict | None = None) -> None:
+        """`pools`: name -> object with counts() -> (running, waiting) and peak_running."""
         self.registry = CollectorRegistry()
         self.job_runs = Counter("forecaster_job_runs", "Job runs by outcome (ok, failed, skipped).",
                                 ["job", "market", "status"], registry=self.registry)
         self.job_seconds = Histogram("forecaster_job_duration_seconds", "Wall time of job runs that ran.",
                                      ["job", "market"], buckets=JOB_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(state))
+        if pools:
+            self.registry.register(_PoolCollector(pools))
 
     def job_done(self, job: str, market: Market, status: str, seconds: float | None) -> None:
         self.job_runs.labels(job, str(market), status).inc()
@@ -105,6 +108,25 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PoolCollector:
+    """How many jobs of each pool (ingest, train) run and wait now, and the most that ran at once."""
+
+    def __init__(self, pools: dict) -> None:
+        self.pools = pools
+
+    def collect(self):
+        running = GaugeMetricFamily("forecaster_pool_running", "Jobs of a worker pool running now.", labels=["pool"])
+        waiting = GaugeMetricFamily("forecaster_pool_waiting", "Jobs queued for a worker pool.", labels=["pool"])
+        peak = GaugeMetricFamily("forecaster_pool_running_peak", "Most jobs of a worker pool that ran at once "
+                                 "since the daemon started.", labels=["pool"])
+        for name, pool in self.pools.items():
+            now, queued = pool.counts()
+            running.add_metric([name], now)
+            waiting.add_metric([name], queued)
+            peak.add_metric([name], pool.peak_running)
+        yield from (running, waiting, peak)
 
 
 class _StateCollector:

@@ -14,6 +14,7 @@ Here:
 """
 from __future__ import annotations
 
+import logging
 import queue
 import selectors
 import socket
@@ -21,6 +22,7 @@ import threading
 import time
 from http.server import HTTPServer
 
+log = logging.getLogger("forecaster.daemon")
 LISTEN_BACKLOG = 256
 MAX_OPEN = 512
 MAX_THREADS = 8
@@ -111,6 +113,13 @@ class BoundedHTTPServer(HTTPServer):
                 with self._served_lock:
                     self._served.pop(request, None)
                 self.shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        """A bug in a handler: one line (socketserver would print a traceback to stderr)."""
+        import sys
+        exc = sys.exc_info()[1]
+        log.error("http: answering %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
+        log.debug("http handler traceback", exc_info=True)
 
     def close(self) -> None:
         self._closing.set()

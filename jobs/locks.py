@@ -25,6 +25,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -32,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from db.job_locks import ensure_lock_row, try_lock_row
+from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, mark_done, try_lock_row
 from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.recording import describe_error
@@ -57,12 +58,16 @@ class LockLost(JobError):
 
 
 class HeldLock:
-    """What `hold` yields: true if the lock was taken. `lost()` says why it is gone (None while it
-    is held); `ensure()` raises LockLost instead."""
+    """What `hold` and `claim` yield: true if the lock was taken. `lost()` says why it is gone
+    (None while it is held); `ensure()` raises LockLost instead. `done_for` is the schedule slot
+    whose run of this job and market finished last (None if unknown); `mark_done(slot)` records a
+    finished run and releases the lock."""
 
-    def __init__(self, job: str, market: Market, held: bool, check=None) -> None:
-        self.job, self.market, self.held = job, market, held
+    def __init__(self, job: str, market: Market, held: bool, check=None, done_for: datetime | None = None,
+                 mark_done=None) -> None:
+        self.job, self.market, self.held, self.done_for = job, market, held, done_for
         self._check = check  # returns None while held, else the reason
+        self._mark_done = mark_done
         self._lost: str | None = None
 
     def __bool__(self) -> bool:
@@ -79,6 +84,15 @@ class HeldLock:
             raise LockLost(f"lost the {self.job} lock of {self.market} ({reason}): "
                            "another worker may run it now, so this run stops without writing")
 
+    def is_done(self, slot: datetime | None) -> bool:
+        """Whether this job's run for `slot` finished already (here or in another daemon)."""
+        return slot is not None and self.done_for is not None and self.done_for >= slot
+
+    def mark_done(self, slot: datetime | None) -> None:
+        if slot is not None and self.held and self._mark_done is not None:
+            self._mark_done(slot)
+            self.done_for = slot
+
 
 class StopWhenLockLost:
     """Event-like for `forecaster.train.train(stop=...)`: set once the daemon stops or the lock is
@@ -92,22 +106,56 @@ class StopWhenLockLost:
 
 
 class LocalJobLocks:
-    """Thread locks: enough where a file lock already keeps other daemons out (SQLite)."""
+    """Thread locks: enough where a file lock already keeps other daemons out (SQLite). What was
+    done for which schedule slot is remembered in memory: one daemon, one scheduler."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._done: dict[tuple[str, str], datetime] = {}
+
+    def prepare(self, jobs, markets) -> None:
+        pass
+
+    def _lock_of(self, job: str, market: Market) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((job, str(market)), threading.Lock())
+
+    def _held(self, job: str, market: Market) -> HeldLock:
+        key = (job, str(market))
+
+        def mark_done(slot: datetime) -> None:
+            with self._guard:
+                self._done[key] = slot
+        with self._guard:
+            done_for = self._done.get(key)
+        return HeldLock(job, market, True, done_for=done_for, mark_done=mark_done)
 
     @contextmanager
     def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
-        with self._guard:
-            lock = self._locks.setdefault((job, str(market)), threading.Lock())
+        lock = self._lock_of(job, market)
         got = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
         try:
-            yield HeldLock(job, market, got)
+            yield self._held(job, market) if got else HeldLock(job, market, False)
         finally:
             if got:
                 lock.release()
+
+    @contextmanager
+    def claim(self, job: str, markets: list[Market], slot: datetime) -> Iterator[HeldLock | None]:
+        """The first of `markets` (in order) whose run for `slot` is not done and not running."""
+        for market in markets:
+            lock = self._lock_of(job, market)
+            with self._guard:
+                done = self._done.get((job, str(market)))
+            if (done is not None and done >= slot) or not lock.acquire(blocking=False):
+                continue
+            try:
+                yield self._held(job, market)
+            finally:
+                lock.release()
+            return
+        yield None
 
     def close(self) -> None:
         pass
@@ -121,32 +169,69 @@ class PgJobLocks:
         self._engine = create_engine(url, poolclass=NullPool, connect_args=CLIENT_KEEPALIVES)
         self._rows: set[tuple[str, str]] = set()  # rows known to exist
         self._rows_guard = threading.Lock()
-        self._owner = f"forecaster {socket.gethostname()} pid {os.getpid()}"
+        self.owner = f"forecaster {socket.gethostname()} pid {os.getpid()}"
+
+    def prepare(self, jobs, markets) -> None:
+        """Create the lock rows of these jobs and markets (at start: one statement, not one per run)."""
+        self._ensure_rows([(job, str(m), m) for job in jobs for m in markets])
 
     @contextmanager
     def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
         """Yields a HeldLock, true with the lock held, false if another worker holds it (after
         waiting up to `wait` s). Raises SQLAlchemyError if the database cannot be reached."""
-        self._ensure_row(job, market)
+        self._ensure_rows([(job, str(market), market)])
+        with self._connection(f"{job} {market}") as conn:
+            result = self._lock(conn, job, market, wait)
+            if not is_locked(result):
+                yield HeldLock(job, market, False)
+            else:
+                yield self._held(conn, job, market, result)
+
+    @contextmanager
+    def claim(self, job: str, markets: list[Market], slot: datetime) -> Iterator[HeldLock | None]:
+        """Lock the first of `markets` (in order) whose run for `slot` is not done and that no other
+        worker holds (SKIP LOCKED); None when there is none left."""
+        self._ensure_rows([(job, str(m), m) for m in markets])
+        by_name = {str(m): m for m in markets}
+        with self._connection(f"{job} (claiming)") as conn:
+            claimed = claim_due_row(conn, job=job, markets=list(by_name), slot=slot)
+            if claimed is None:
+                yield None
+                return
+            market = by_name[f"{claimed[0]}:{claimed[1]}"]
+            self._name(conn, f"{job} {market}")
+            yield self._held(conn, job, market, None)
+
+    def _held(self, conn, job: str, market: Market, done_for) -> HeldLock:
+        def done(slot: datetime) -> None:
+            mark_done(conn, job=job, exchange=market.exchange, symbol=market.symbol, slot=slot, by=self.owner)
+            conn.commit()  # the record and the release, at once
+        return HeldLock(job, market, True, check=lambda: _connection_problem(conn), done_for=done_for,
+                        mark_done=done)
+
+    @contextmanager
+    def _connection(self, what: str):
         conn = self._engine.connect()
         try:
             conn.execute(text("SELECT set_config(name, value, false) FROM (VALUES " + ", ".join(
                 f"('{k}', '{v}')" for k, v in SESSION_SETTINGS.items()) + ") AS s(name, value)"))
-            # Shown in pg_stat_activity: which daemon holds which lock.
-            conn.execute(text("SELECT set_config('application_name', :n, false)"),
-                         {"n": f"{self._owner} {job} {market}"[:63]})
+            self._name(conn, what)
             conn.commit()
-            got = self._lock(conn, job, market, wait)
-            yield HeldLock(job, market, got, check=lambda: _connection_problem(conn))
+            yield conn
         finally:
             try:
                 conn.rollback()  # ends the transaction: releases the row
             except Exception as exc:  # the connection died: the server released the row with it
-                log.debug("unlock %s %s: %s", job, market, exc)
+                log.debug("unlock %s: %s", what, exc)
             finally:
                 conn.close()
 
-    def _lock(self, conn, job: str, market: Market, wait: float) -> bool:
+    def _name(self, conn, what: str) -> None:
+        # Shown in pg_stat_activity: which daemon holds which lock. Session-wide, so it outlives the
+        # transaction it is set in only once committed: set it before locking, or read it as a hint.
+        conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": f"{self.owner} {what}"[:63]})
+
+    def _lock(self, conn, job: str, market: Market, wait: float):
         if wait <= 0:
             return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
         conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{int(wait * 1000)}ms"})
@@ -156,17 +241,17 @@ class PgJobLocks:
             if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available: waited in vain
                 raise
             conn.rollback()
-            return False
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
 
-    def _ensure_row(self, job: str, market: Market) -> None:
-        key = (job, str(market))
+    def _ensure_rows(self, wanted: list[tuple[str, str, Market]]) -> None:
         with self._rows_guard:
-            if key in self._rows:
-                return
+            missing = [(job, m) for job, name, m in wanted if (job, name) not in self._rows]
+        if not missing:
+            return
         with self._engine.begin() as conn:
-            ensure_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol)
+            ensure_lock_rows(conn, [(job, m.exchange, m.symbol) for job, m in missing])
         with self._rows_guard:
-            self._rows.add(key)
+            self._rows.update((job, str(m)) for job, m in missing)
 
     def close(self) -> None:
         self._engine.dispose()

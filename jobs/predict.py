@@ -1,6 +1,7 @@
 """The predict job: the promoted model's forecast from the newest closed candle, as `live` rows."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,8 +15,12 @@ from jobs.errors import JobError
 from jobs.recording import recorded
 
 # Loaded models by (database, model run id): a daemon forecasts every hour with the same promoted
-# model, and ids repeat across databases.
+# model of each market, and ids repeat across databases. Read and filled from several threads (the
+# daemon's ingest pool); a model is used by one thread at a time, since one market is forecast by
+# one worker at a time.
 _MODEL_CACHE: dict[tuple[str, int], object] = {}
+_CACHE_GUARD = threading.Lock()
+MODEL_CACHE_SIZE = 1024  # promoted models of that many markets (a few hundred kB each)
 
 
 @dataclass(frozen=True)
@@ -31,14 +36,22 @@ class PredictOutcome:
                 f"with model run {self.model_run_id} in {self.seconds:.2f}s")
 
 
-def _forecaster(database_url: str, run_id: int, weights: bytes):
+def _forecaster(database_url: str, run_id: int, read_weights: Callable[[], bytes | None], market: Market):
+    """The loaded model of a run, from the cache, or read from the database (only then)."""
     from forecaster.predict import Forecaster
     key = (database_url, run_id)
-    if key not in _MODEL_CACHE:
-        if len(_MODEL_CACHE) >= 16:  # a few markets' promoted models; retired ones fall out
+    with _CACHE_GUARD:
+        cached = _MODEL_CACHE.get(key)
+    if cached is not None:
+        return cached
+    weights = read_weights()
+    if weights is None:
+        raise JobError(f"{market}: promoted model run {run_id} has no stored weights")
+    loaded = Forecaster.load(weights, device="cpu")
+    with _CACHE_GUARD:
+        while len(_MODEL_CACHE) >= MODEL_CACHE_SIZE:  # the oldest first: retired models fall out
             _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
-        _MODEL_CACHE[key] = Forecaster.load(weights, device="cpu")
-    return _MODEL_CACHE[key]
+        return _MODEL_CACHE.setdefault(key, loaded)
 
 
 def predict_market(services, market: Market, *, before_write: Callable[[], None] | None = None) -> PredictOutcome:
@@ -53,13 +66,11 @@ def predict_market(services, market: Market, *, before_write: Callable[[], None]
             run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
             if run is None:
                 raise JobError(f"{market}: no promoted model yet: run `forecaster train` first")
-            weights = load_weights(session=s, run_id=run.id)
-            if weights is None:
-                raise JobError(f"{market}: promoted model run {run.id} has no stored weights")
             origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
             if origin is None:
                 raise JobError(f"{market}: no candles stored yet")
-            forecaster = _forecaster(services.settings.database_url, run.id, weights)
+            forecaster = _forecaster(services.settings.database_url, run.id,
+                                     lambda: load_weights(session=s, run_id=run.id), market)
             # A few lookbacks of slack so that gaps near the origin can be bridged.
             frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
                                since=origin - timedelta(hours=2 * forecaster.config.lookback), until=origin)

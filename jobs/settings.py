@@ -6,6 +6,8 @@ import math
 import re
 from datetime import datetime, timezone
 
+from typing import Literal
+
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,6 +52,10 @@ class Settings(BaseSettings):
     keep_models: int = 5                  # weights kept beside the promoted model, per market
     healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
     misfire_grace_seconds: int = 600
+    # Trainings at once per daemon: "auto" (1 on a GPU; on a CPU the measured best, see
+    # jobs/training.py) or a number; the rest wait, stalest model first.
+    train_workers: Literal["auto"] | int = "auto"
+    ingest_workers: int = 4               # ingest + forecast of markets at once, beside the trainings
     # JSON object of ModelConfig fields to override, e.g. {"hidden_size": 8, "max_epochs": 2}: a
     # smaller model for tests or slow machines. The horizon comes from FORECASTER_HORIZON.
     model_overrides: str = ""
@@ -122,6 +128,23 @@ class Settings(BaseSettings):
     def _delay(cls, v: int) -> int:
         if not 0 <= v <= 59:
             raise ValueError(f"{v} is outside 0..59 seconds")
+        return v
+
+    @field_validator("train_workers", mode="before")
+    @classmethod
+    def _train_workers(cls, v):
+        text = str(v).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit() or not 1 <= int(text) <= 64:
+            raise ValueError(f"{v!r} is not auto or a number of trainings 1..64")
+        return int(text)
+
+    @field_validator("ingest_workers")
+    @classmethod
+    def _ingest_workers(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError(f"{v} is outside 1..64")
         return v
 
     @field_validator("http_host")

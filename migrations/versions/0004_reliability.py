@@ -6,7 +6,8 @@ Create Date: 2026-11-28
 
 `job_locks` replaces the advisory locks of jobs/locks.py: a daemon runs a job for a market while it
 holds that row's lock (FOR UPDATE, which needs the UPDATE privilege the read-only BI role lacks;
-anyone could take an advisory lock on the daemon's computable keys). `candle_gaps` lets ingest repair holes in the stored candles (it re-fetches missing hours) without
+anyone could take an advisory lock on the daemon's computable keys); `done_for` records the
+schedule slot whose run finished, so that several daemons do each slot's work once. `candle_gaps` lets ingest repair holes in the stored candles (it re-fetches missing hours) without
 asking the exchange forever for hours it never had: a run of missing hours is confirmed after the
 exchange lacked it twice, the second time a day or more after those hours closed.
 """
@@ -28,6 +29,9 @@ def upgrade() -> None:
         sa.Column("exchange", sa.String(32), nullable=False),
         sa.Column("symbol", sa.String(32), nullable=False),
         sa.Column("interval", sa.String(8), nullable=False),
+        sa.Column("done_for", UTCDateTime(), nullable=True),
+        sa.Column("done_at", UTCDateTime(), nullable=True),
+        sa.Column("done_by", sa.String(128), nullable=True),
         sa.PrimaryKeyConstraint("job", "exchange", "symbol", "interval", name="pk_job_locks"),
     )
     op.create_table(
