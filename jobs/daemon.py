@@ -195,9 +195,12 @@ class Daemon:
                 log.info("ingest %s: the previous ingest of this market is still queued or running", m)
 
     def _retrain_all(self) -> None:
+        from jobs.retention import prune_live_forecasts
         slot = latest_fire_time(self._retrain_trigger, datetime.now(timezone.utc))
         if slot is not None:
             self.training.schedule(slot)
+        # Any daemon may do it, twice is harmless: the second finds nothing left to delete.
+        prune_live_forecasts(self.services.sessions, self.markets, self.settings.keep_forecast_days)
 
     def _on_scheduler_event(self, event) -> None:
         if event.code == EVENT_SCHEDULER_STARTED:

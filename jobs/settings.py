@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     backfill_days: int = 180
     train_hours: int = 4320               # the training window: 180 days
     keep_models: int = 5                  # weights kept beside the promoted model, per market
+    keep_forecast_days: int = 0           # live forecasts older than this are deleted daily; 0 keeps all
     healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
     misfire_grace_seconds: int = 600
     # Trainings at once per daemon: "auto" (1 on a GPU; on a CPU the measured best, see
@@ -178,6 +179,13 @@ class Settings(BaseSettings):
     def _non_negative(cls, v: int) -> int:
         if v < 0:
             raise ValueError(f"{v} is negative")
+        return v
+
+    @field_validator("keep_forecast_days")
+    @classmethod
+    def _keep_forecasts(cls, v: int) -> int:
+        if not 0 <= v <= 36500:
+            raise ValueError(f"{v} is outside 0..36500 days (0 keeps every forecast)")
         return v
 
     @field_validator("backfill_days")

@@ -21,6 +21,8 @@ from tests.cli import run_cli
     ("FORECASTER_INGEST_DELAY_SECONDS", "90", "outside 0..59"),
     ("FORECASTER_HTTP_TIMEOUT_SECONDS", "0", "not a positive finite number"),
     ("FORECASTER_HTTP_HOST", "example.com", "not an IP address"),
+    ("FORECASTER_KEEP_FORECAST_DAYS", "-1", "outside 0..36500 days"),
+    ("FORECASTER_INGEST_WORKERS", "0", "outside 1..64"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, variable, value, words):
     monkeypatch.setenv(variable, value)
