@@ -108,7 +108,8 @@ class MarketCycles:
     def ingest_cycle(self, market: Market, slot: datetime | None = None) -> None:
         """Ingest, then forecast if the newest candle has no forecast yet; train if there is no model.
         `slot`: the ingest schedule's fire time this run belongs to; if another daemon ingested the
-        market for it already, this run does nothing (that daemon forecast it too)."""
+        market for it already, this run only asks for a training if the market has no model (so
+        that another daemon takes over a first training whose daemon died)."""
         from jobs.ingest import ingest_market
 
         def ingest(lock):
@@ -122,9 +123,12 @@ class MarketCycles:
         with self._tracked(f"ingest:{market}"):
             failed = []
             status, outcome = self._step("ingest", market, ingest)
-            if outcome is NOTHING:
+            if outcome is NOTHING:  # that daemon forecasts it too; a missing model is everyone's business
                 log.debug("ingest %s: done for this hour by another daemon", market)
                 self.refresh(market)
+                st = self.state.snapshot()[market]
+                if st.model is None and st.newest_candle is not None:
+                    self.wake_training(market)
                 return
             if status == FAILED:
                 failed.append("ingest")
