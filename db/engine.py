@@ -1,6 +1,9 @@
 """One engine per process and the session factory handed to each unit of work."""
 from __future__ import annotations
 
+import os
+import socket
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,7 +18,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_recycle=1800)
+    # Named in pg_stat_activity like the daemon's lock connections, so an operator sees which
+    # process on which host holds which connections.
+    name = f"forecaster {socket.gethostname()} pid {os.getpid()}"[:63]
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_recycle=1800,
+                         connect_args={"application_name": name})
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -25,13 +25,15 @@ def start_job_run(*, session: Session, job: str, exchange: str | None, symbol: s
 
 
 def finish_job_run(*, session: Session, run_id: int, status: str, rows: int | None = None,
-                   message: str | None = None) -> None:
+                   message: str | None = None) -> bool:
+    """Record how a run ended, if it is still `running`: False if another worker marked it
+    abandoned meanwhile (it found the run's lock free), whose verdict then stands."""
     if status not in STATUSES:
         raise ValueError(f"unknown job status {status!r}")
-    session.execute(
-        update(JobRun).where(JobRun.id == run_id)
+    return session.execute(
+        update(JobRun).where(JobRun.id == run_id, JobRun.status == "running")
         .values(status=status, rows=rows, message=message, finished_at=_now())
-    )
+    ).rowcount == 1
 
 
 def fail_stale_running(*, session: Session, message: str = "abandoned: the process running it stopped",

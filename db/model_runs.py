@@ -29,29 +29,39 @@ def start_model_run(*, session: Session, exchange: str, symbol: str, device: str
 
 
 def record_trained(*, session: Session, run_id: int, metrics: dict, weights: bytes, status: str,
-                   config: dict | None = None) -> None:
-    """Store the outcome of a finished training: metrics, weights and `promoted`/`rejected`/`trained`."""
+                   config: dict | None = None) -> bool:
+    """Store the outcome of a finished training: metrics, weights and `promoted`/`rejected`/`trained`.
+
+    Only a run still `training` is updated: False (and nothing written) if another worker marked
+    it failed meanwhile (it found the run's lock free, so this worker had lost it)."""
     values = {k: metrics.get(k) for k in _METRIC_FIELDS}
     values.update(status=status, finished_at=_now(), device=metrics.get("device"))
     if config is not None:
         values["config"] = json.dumps(config, sort_keys=True)
-    session.execute(update(ModelRun).where(ModelRun.id == run_id).values(**values))
+    updated = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "training")
+                              .values(**values)).rowcount
+    if updated != 1:
+        return False
     session.add(ModelWeights(model_run_id=run_id, format=WEIGHTS_FORMAT, weights=weights, created_at=_now()))
+    return True
 
 
-def record_failed(*, session: Session, run_id: int, error: str) -> None:
-    session.execute(update(ModelRun).where(ModelRun.id == run_id)
-                    .values(status="failed", finished_at=_now(), error=error[:2000]))
+def record_failed(*, session: Session, run_id: int, error: str) -> bool:
+    """Mark a run failed, if it is still `training` (another worker may have marked it already)."""
+    return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "training")
+                           .values(status="failed", finished_at=_now(), error=error[:2000])).rowcount == 1
 
 
-def promote(*, session: Session, run_id: int, exchange: str, symbol: str) -> None:
-    """Make `run_id` the promoted model of its market; the one before it becomes `retired`.
-    Both changes are in the caller's transaction, so a crash leaves exactly one promoted model."""
+def promote(*, session: Session, run_id: int, exchange: str, symbol: str) -> bool:
+    """Make `run_id` (status `trained`) the promoted model of its market; the one before it becomes
+    `retired`. Both changes are in the caller's transaction, so a crash leaves exactly one promoted
+    model. False, and the caller must roll back, if the run is not `trained`."""
     session.execute(update(ModelRun)
                     .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol,
                            ModelRun.status == "promoted", ModelRun.id != run_id)
                     .values(status="retired"))
-    session.execute(update(ModelRun).where(ModelRun.id == run_id).values(status="promoted"))
+    return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "trained")
+                           .values(status="promoted")).rowcount == 1
 
 
 def retire_outdated(*, session: Session, run_id: int) -> bool:

@@ -236,3 +236,40 @@ class PredictionHistory(Base):
     yhat_upper: Mapped[float] = mapped_column(Float(53))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     superseded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CandleGap(Base):
+    """A run of hours missing from a market's stored candles that ingest asked the exchange for
+    and did not get (exchange maintenance, usually). Once confirmed it is not asked for again; an
+    unconfirmed one is asked again at the next ingest (jobs/gaps.py)."""
+
+    __tablename__ = "candle_gaps"
+
+    exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    first_missing: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    last_missing: Mapped[datetime] = mapped_column(UTCDateTime)
+    hours: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[int] = mapped_column(Integer)  # how many times the exchange was asked and lacked them
+    first_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobLock(Base):
+    """One row per job and market: the daemon that holds the row's lock (SELECT ... FOR UPDATE, in a
+    transaction on a connection of its own) runs that job for that market. Locking a row needs the
+    UPDATE privilege, which the read-only BI role does not have (jobs/locks.py). `done_for` is the
+    schedule slot (fire time) whose run of this job finished, set in the same transaction that
+    releases the lock: the work of a slot is done once, by whichever daemon got to it."""
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(16), primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(8), primary_key=True)
+    done_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(128))

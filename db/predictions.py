@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from db.models import Prediction, PredictionHistory
@@ -109,3 +109,10 @@ def load_predictions(*, session: Session, exchange: str, symbol: str, kind: str,
     rows = session.execute(stmt.order_by(Prediction.origin_time, Prediction.horizon)).all()
     return pd.DataFrame(rows, columns=["origin_time", "target_time", "horizon", "yhat", "yhat_lower",
                                        "yhat_upper", "model_run_id"])
+
+
+def delete_live_before(*, session: Session, exchange: str, symbol: str, before: datetime) -> int:
+    """Delete a market's live forecasts whose target is older than `before` (one index range)."""
+    return session.execute(delete(Prediction).where(
+        Prediction.exchange == exchange, Prediction.symbol == symbol, Prediction.interval == "1h",
+        Prediction.kind == "live", Prediction.target_time < before)).rowcount or 0

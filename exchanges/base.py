@@ -103,12 +103,16 @@ class ExchangeClient(Protocol):
     `fetch(market, since, now)` returns the candles with `since < open_time` whose hour has ended
     at `now` (open_time + 1h <= now), oldest first, without duplicates. `since=None` means "as far
     back as one request of the latest window goes". Clients page back in time as far as `since`
-    where the exchange allows it.
+    where the exchange allows it. `known` is a time the caller already stores a candle of: the
+    exchange's data reaches back at least that far, so a history that ends after it is a failed
+    fetch (ExchangeError), not the start of the market. A `now` in the past asks about older hours
+    (a gap repair).
     """
 
     name: str
 
-    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]: ...
+    def fetch(self, market: Market, since: datetime | None, now: datetime, *,
+              known: datetime | None = None) -> list[Candle]: ...
 
 
 def utc_from_ms(ms) -> datetime:

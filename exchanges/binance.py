@@ -40,7 +40,10 @@ class BinanceClient(ApiClient):
         super().__init__(base_url, session, name, **options)
         self.limit = limit
 
-    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
+    def fetch(self, market: Market, since: datetime | None, now: datetime, *,
+              known: datetime | None = None) -> list[Candle]:
+        """Pages forward, so an early stop only leaves the newest hours for the next run; `known`
+        is not needed to tell a short history from a failed page."""
         symbol = f"{market.base}{market.quote}"
         # endTime just before `now` keeps out candles opening later, whether Binance compares it
         # with the open or the close time; the current open candle is dropped by closed_since.

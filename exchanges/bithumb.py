@@ -40,18 +40,22 @@ class BithumbClient(ApiClient):
 
     default_name = "bithumb"
 
-    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
+    def fetch(self, market: Market, since: datetime | None, now: datetime, *,
+              known: datetime | None = None) -> list[Candle]:
         path = public_path(market)
         body = self.get(path, None)
         window = parse_public(body, where=f"{self.name} {path}")
         oldest = min((c.open_time for c in window), default=None)
         if since is None or (oldest is not None and oldest <= since + HOUR):
             return closed_since(window, since, now)
-        # The window starts after `since`: fill the hours before it, ending where the window begins.
-        older = self._page_back_v1(market, first_to=oldest or utc_hour_floor(now), since=since)
+        # The window starts after `since`: fill the hours before it, ending where the window begins
+        # (or at `now`, when a gap repair asks about hours older than the window).
+        first_to = min(oldest, utc_hour_floor(now)) if oldest else utc_hour_floor(now)
+        older = self._page_back_v1(market, first_to=first_to, since=since, known=known)
         return closed_since(window + older, since, now)
 
-    def _page_back_v1(self, market: Market, *, first_to: datetime, since: datetime) -> list[Candle]:
+    def _page_back_v1(self, market: Market, *, first_to: datetime, since: datetime,
+                      known: datetime | None) -> list[Candle]:
         code = v1_market_code(market)
 
         def fetch_page(to: datetime) -> list[Candle]:
@@ -60,5 +64,5 @@ class BithumbClient(ApiClient):
             body = self.get(V1_PATH, params, endpoint=f"{V1_PATH} {code}")
             return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']} KST)")
 
-        return page_back(fetch_page, first_to=first_to, since=since, where=f"{self.name} {V1_PATH} {code}",
-                         max_pages=self.max_pages, pause=self.pause)
+        return page_back(fetch_page, first_to=first_to, since=since, known=known,
+                         where=f"{self.name} {V1_PATH} {code}", max_pages=self.max_pages, pause=self.pause)

@@ -59,19 +59,36 @@ def page_back(
     first_to: datetime,
     since: datetime | None,
     where: str,
+    page_size: int = V1_PAGE_SIZE,
+    known: datetime | None = None,
     max_pages: int = MAX_PAGES,
     pause: float = 0.0,
 ) -> list[Candle]:
-    """Call `fetch_page(to)` (candles with open_time < to) backwards until `since` is covered.
+    """Call `fetch_page(to)` (the `page_size` candles before `to`) backwards until `since` is covered.
 
-    since=None takes one page. Stops at an empty page (before the market existed). Raises rather than
-    return a partial history: a silent hole in the middle of the stored series would never be refilled.
+    since=None takes one page. The exchange's data may end before `since` (the market did not exist
+    yet), and it says so the one way this API can: a short page, then an empty one. Anything else
+    that stops the paging early is a failed fetch and raises, because a history returned short
+    would leave a hole that the next ingest, which starts from the newest stored hour, never
+    refills:
+    - an empty page right after a full one (the market's first candle exactly on a page boundary
+      looks the same, but page boundaries move with every hour, so the next run tells them apart);
+    - a short or empty page before reaching `known`, a time the caller already holds a candle of
+      (so the exchange had it).
     """
     candles: list[Candle] = []
     to = first_to
+    previous_full = False
     for _ in range(max_pages):
         page = fetch_page(to)
         if not page:
+            if known is not None and to > known:
+                raise ExchangeError(f"{where}: empty page for to={to:%Y-%m-%dT%H:%MZ}, although the store holds "
+                                    f"candles at {known:%Y-%m-%dT%H:%MZ}: a failed fetch, retried next run")
+            if previous_full:
+                raise ExchangeError(f"{where}: empty page for to={to:%Y-%m-%dT%H:%MZ} right after a full page of "
+                                    f"{page_size}: a failed fetch (the start of the data would end a short "
+                                    "page), retried next run")
             return candles
         oldest = min(c.open_time for c in page)
         if oldest >= to:
@@ -79,6 +96,11 @@ def page_back(
         candles.extend(page)
         if since is None or oldest <= since:
             return candles
+        if len(page) < page_size and known is not None and oldest > known:
+            raise ExchangeError(f"{where}: page for to={to:%Y-%m-%dT%H:%MZ} has {len(page)} of {page_size} "
+                                f"candles and ends at {oldest:%Y-%m-%dT%H:%MZ}, although the store holds candles "
+                                f"at {known:%Y-%m-%dT%H:%MZ}: a failed fetch, retried next run")
+        previous_full = len(page) >= page_size
         to = oldest
         time.sleep(pause)
     raise ExchangeError(f"{where}: {max_pages} pages did not reach back to {since:%Y-%m-%dT%H:%MZ}")
@@ -89,7 +111,8 @@ class UpbitClient(ApiClient):
 
     default_name = "upbit"
 
-    def fetch(self, market: Market, since: datetime | None, now: datetime) -> list[Candle]:
+    def fetch(self, market: Market, since: datetime | None, now: datetime, *,
+              known: datetime | None = None) -> list[Candle]:
         code = v1_market_code(market)
 
         def fetch_page(to: datetime) -> list[Candle]:
@@ -99,7 +122,7 @@ class UpbitClient(ApiClient):
             return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']})")
 
         # Starting `to` at the current hour leaves out the open candle: every row fetched is usable.
-        candles = page_back(fetch_page, first_to=utc_hour_floor(now), since=since,
+        candles = page_back(fetch_page, first_to=utc_hour_floor(now), since=since, known=known,
                             where=f"{self.name} {V1_PATH} {code}", max_pages=self.max_pages, pause=self.pause)
         return closed_since(candles, since, now)
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from jobs.settings import MAX_BACKFILL_DAYS, MAX_TRAIN_HOURS
 from jobs.times import FORMAT_HELP
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -105,7 +106,7 @@ def db_upgrade(settings):
 @app.command()
 @command
 def ingest(settings, market: Optional[list[str]] = MarketOpt,
-           backfill_days: Optional[int] = typer.Option(None, "--backfill-days", min=0,
+           backfill_days: Optional[int] = typer.Option(None, "--backfill-days", min=0, max=MAX_BACKFILL_DAYS,
                                                        help="on an empty store, days to back-fill (default FORECASTER_BACKFILL_DAYS, 730)")):
     """One ingestion pass now: new closed candles since the last stored one."""
     from jobs.ingest import ingest_market
@@ -148,7 +149,7 @@ def import_csv_cmd(settings, path: Path = typer.Argument(..., help="CSV with hea
 @app.command()
 @command
 def train(settings, market: Optional[list[str]] = MarketOpt,
-          train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48,
+          train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48, max=MAX_TRAIN_HOURS,
                                                     help="hours of candles the LSTM learns from "
                                                          "(default FORECASTER_TRAIN_HOURS, 4320)"),
           until: Optional[str] = typer.Option(None, "--until", help="train on candles up to this time, "
@@ -198,10 +199,13 @@ def predict(settings, market: Optional[list[str]] = MarketOpt,
 @app.command()
 @command
 def backtest(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
-             days: int = typer.Option(90, min=1, help="days of origins, ending a horizon before the newest candle"),
+             days: int = typer.Option(90, min=1, max=MAX_BACKFILL_DAYS,
+                                      help="days of origins, ending a horizon before the newest candle"),
              step: int = typer.Option(1, min=1, help="hours between origins (1: every hour, as the daemon forecasts)"),
-             retrain_every: int = typer.Option(168, "--retrain-every", min=1, help="hours between refits"),
-             train_hours: int = typer.Option(4320, "--train-hours", min=48, help="the LSTM's training window"),
+             retrain_every: int = typer.Option(168, "--retrain-every", min=1, max=MAX_TRAIN_HOURS,
+                                               help="hours between refits"),
+             train_hours: int = typer.Option(4320, "--train-hours", min=48, max=MAX_TRAIN_HOURS,
+                                             help="the LSTM's training window"),
              horizon: Optional[int] = typer.Option(None, "--horizon", min=1, max=168,
                                                    help="hours ahead (default FORECASTER_HORIZON)")):
     """Walk-forward evaluation: writes kind='backtest' rows, prints MAE, rMAE, coverage and interval score

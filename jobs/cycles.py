@@ -14,13 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from typing import Callable
 
 from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training
 from exchanges.base import Market
 from jobs.health import DaemonState, Metrics, MarketState
+from jobs.locks import StopWhenLockLost
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
@@ -71,7 +73,6 @@ class MarketCycles:
         self.failure_logged = FailureLogged()
         self._running: set[str] = set()
         self._cond = threading.Condition()
-        self._predict_mutex = threading.Lock()  # jobs.predict keeps its models in one shared cache
 
     # ---- what runs now
     @contextmanager
@@ -97,14 +98,38 @@ class MarketCycles:
             return sorted(self._running)
 
     # ---- the cycles
-    def ingest_cycle(self, market: Market) -> None:
-        """Ingest, then forecast if the newest candle has no forecast yet; train if there is no model."""
+    def run_logged(self, cycle, *args, **kwargs) -> None:
+        """Run a cycle from a worker pool: its faults are logged and recorded already."""
+        try:
+            cycle(*args, **kwargs)
+        except CycleFailed as exc:
+            log.debug("%s", exc)
+
+    def ingest_cycle(self, market: Market, slot: datetime | None = None) -> None:
+        """Ingest, then forecast if the newest candle has no forecast yet; train if there is no model.
+        `slot`: the ingest schedule's fire time this run belongs to; if another daemon ingested the
+        market for it already, this run only asks for a training if the market has no model (so
+        that another daemon takes over a first training whose daemon died)."""
         from jobs.ingest import ingest_market
+
+        def ingest(lock):
+            if lock.is_done(slot):
+                return NOTHING
+            outcome = ingest_market(self.services.sessions, self.services.client(market.exchange), market,
+                                    backfill_days=self.settings.backfill_days, before_write=lock.ensure)
+            lock.mark_done(slot)
+            return outcome
+
         with self._tracked(f"ingest:{market}"):
             failed = []
-            status, _ = self._step("ingest", market, lambda: ingest_market(
-                self.services.sessions, self.services.client(market.exchange), market,
-                backfill_days=self.settings.backfill_days))
+            status, outcome = self._step("ingest", market, ingest)
+            if outcome is NOTHING:  # that daemon forecasts it too; a missing model is everyone's business
+                log.debug("ingest %s: done for this hour by another daemon", market)
+                self.refresh(market)
+                st = self.state.snapshot()[market]
+                if st.model is None and st.newest_candle is not None:
+                    self.wake_training(market)
+                return
             if status == FAILED:
                 failed.append("ingest")
             self.refresh(market)
@@ -118,27 +143,39 @@ class MarketCycles:
             if failed:
                 raise CycleFailed(f"{market}: {' and '.join(failed)} failed")
 
-    def retrain_cycle(self, market: Market, only_if_no_model: bool = False) -> None:
-        """Train; if the new model is promoted, forecast the newest origin with it."""
+    def retrain_cycle(self, market: Market, only_if_no_model: bool = False, *, lock=None,
+                      slot: datetime | None = None) -> None:
+        """Train; if the new model is promoted, forecast the newest origin with it. `lock`: the
+        train lock, when the caller claimed it already; `slot`: the retrain schedule's fire time,
+        marked done for this market once the training ends (whatever its outcome: a market is
+        trained once per schedule, not retried in a loop)."""
         from jobs.train import model_config, train_market
 
-        def train():
+        def train(lock):
             if only_if_no_model:  # another worker may have trained one while this run waited
                 self.refresh(market)
                 if self.state.snapshot()[market].model is not None:
                     return NOTHING
-            return train_market(self.services, market, train_hours=self.settings.train_hours, stop=self.stop,
-                                config=model_config(self.settings))
+            if lock.is_done(slot):
+                return NOTHING
+            try:
+                return train_market(self.services, market, train_hours=self.settings.train_hours,
+                                    stop=StopWhenLockLost(self.stop, lock), before_write=lock.ensure,
+                                    config=model_config(self.settings))
+            finally:
+                # Not when the lock is lost or the daemon stops: another worker may take it over.
+                if slot is not None and not self.stop.is_set() and lock.lost() is None:
+                    lock.mark_done(slot)
 
         with self._tracked(f"train:{market}"):
             self.refresh(market)
             before = self.state.snapshot()[market].model
-            status, outcome = self._step("train", market, train)
+            status, outcome = self._step("train", market, train, lock=lock)
             if status == FAILED:
                 raise CycleFailed(f"{market}: train failed")
             self.refresh(market)
             after = self.state.snapshot()[market].model
-            if outcome is not None and after and (before is None or after["id"] != before["id"]):
+            if outcome not in (None, NOTHING) and after and (before is None or after["id"] != before["id"]):
                 status, _ = self._predict(market, force=True)
                 if status == FAILED:
                     raise CycleFailed(f"{market}: predict failed")
@@ -146,34 +183,34 @@ class MarketCycles:
     def _predict(self, market: Market, *, force: bool = False):
         from jobs.predict import predict_market
 
-        def run():
+        def run(lock):
             if not force:  # another worker may have written it while this run waited for the lock
                 self.refresh(market)
                 if not needs_forecast(self.state.snapshot()[market]):
                     return NOTHING
-            with self._predict_mutex:
-                outcome = predict_market(self.services, market)
+            outcome = predict_market(self.services, market, before_write=lock.ensure)
             self.refresh(market)
             return outcome
         return self._step("predict", market, run, wait=PREDICT_LOCK_WAIT_SECONDS)
 
     # ---- one step
-    def _step(self, job: str, market: Market, fn, *, wait: float = 0.0):
-        """Run one job for one market under its lock: (status, fn's result or None)."""
+    def _step(self, job: str, market: Market, fn, *, wait: float = 0.0, lock=None):
+        """Run one job for one market under its lock (taken here, or `lock` if the caller holds it
+        already): (status, fn's result, NOTHING if it found nothing to do, or None)."""
         if self.stop.is_set():
             return STOPPED, None
         self.failure_logged.reset()
         started = time.monotonic()
         try:
-            with self.locks.hold(job, market, wait=wait) as held:
+            with (nullcontext(lock) if lock is not None else self.locks.hold(job, market, wait=wait)) as held:
                 if not held:
                     self._record_skipped(job, market)
                     return SKIPPED, None
                 self.fail_stale(job, market, "abandoned: still running when the next run of this job began "
-                                             "(its process died or lost the database)")
-                result = fn()
+                                             "(its process died or lost the database or its lock)")
+                result = fn(held)
                 if result is NOTHING:
-                    return OK, None
+                    return OK, NOTHING
         except Exception as exc:
             self.metrics.job_done(job, market, FAILED, time.monotonic() - started)
             if not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed

@@ -1,14 +1,23 @@
 """`forecaster run`: one APScheduler 3.x BlockingScheduler (UTC) serving every market.
 
-Jobs, per market, each with an explicit id, coalesce=True, max_instances=1 and a misfire grace of
-FORECASTER_MISFIRE_GRACE_SECONDS:
-- `ingest:<market>` on FORECASTER_INGEST_CRON (+ FORECASTER_INGEST_DELAY_SECONDS): new closed
-  candles, then a forecast if the newest candle has none yet. It also runs once at start: that is
-  the catch-up, decided from the data (an empty store back-fills, a market without a promoted model
-  gets trained, a newest origin without a forecast gets one).
-- `retrain:<market>` on FORECASTER_RETRAIN_CRON: a new model; if it is promoted, a new forecast.
-- `train-now:<market>`: one-off, added by an ingest that finds no promoted model (so training is
-  retried after every ingest until a model passes the gate).
+Two scheduled jobs, each with an explicit id, coalesce=True, max_instances=1 and a misfire grace of
+FORECASTER_MISFIRE_GRACE_SECONDS; each only hands work to a pool and returns:
+- `ingest` on FORECASTER_INGEST_CRON (+ FORECASTER_INGEST_DELAY_SECONDS): every market's ingest
+  cycle (new closed candles, then a forecast if the newest candle has none yet) goes to the ingest
+  pool, FORECASTER_INGEST_WORKERS threads of its own, so an hour's forecasts never wait behind a
+  training. It also runs once at start: that is the catch-up, decided from the data (an empty
+  store back-fills, a market without a promoted model gets trained, a newest origin without a
+  forecast gets one).
+- `retrain` on FORECASTER_RETRAIN_CRON: the training workers (FORECASTER_TRAIN_WORKERS) retrain
+  every market once for that schedule, stalest model first (jobs/training.py); a promoted model
+  gets a new forecast at once.
+A market without a promoted model is trained as soon as a training worker is free, after each of
+its ingests, until a model passes the gate.
+
+Several daemons may share one Postgres: each job and market runs in one of them at a time, and the
+work of a schedule is done once, by whichever daemon gets to it (done marks in `job_locks`); each
+daemon takes the markets of an ingest in its own rotated order, so that they meet seldom. A SQLite
+file is served by one daemon only (a second one is refused at start).
 
 What a job does for its market, under which lock, and how faults are recorded: jobs/cycles.py.
 
@@ -17,9 +26,6 @@ is never promoted), running ingests and forecasts get SHUTDOWN_GRACE_SECONDS to 
 process exits 0 (0.3 s when idle, under 2 s during a training in the tests). Work still running
 after the grace is abandoned: its transaction rolls back with its connection, and its `running` row
 is marked failed by the next run of that job.
-
-Several daemons may share one Postgres (each job and market runs in one of them at a time); a
-SQLite file is served by one daemon only (a second one is refused at start).
 """
 from __future__ import annotations
 
@@ -42,8 +48,10 @@ from jobs.bootstrap import Services, bootstrap
 from jobs.cycles import CycleFailed, MarketCycles
 from jobs.health import DaemonState, HealthServer, Metrics
 from jobs.locks import ProcessLock, make_job_locks
+from jobs.pools import WorkPool
 from jobs.recording import one_line
-from jobs.schedules import cron_trigger
+from jobs.schedules import cron_trigger, latest_fire_time
+from jobs.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
 
 log = logging.getLogger("forecaster.daemon")
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -53,13 +61,16 @@ def run_daemon(settings) -> int:
     """Run until SIGTERM or Ctrl-C; returns the exit status. Raises JobError (DaemonRefused) when
     another daemon serves the same SQLite file, NotMigrated or a database error at start."""
     # Before torch loads: OpenMP worker threads otherwise spin for a while after every forecast,
-    # which cost 4x the CPU of an ingest + predict cycle in bench/daemon_cycles.py.
+    # which cost 4x the CPU of an ingest + predict cycle in bench/daemon_cycles.py; and as many
+    # threads per training as leave every core one thread when the trainings run side by side.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    workers = resolve_train_workers(settings.train_workers, settings.device)
+    use_torch_threads(threads_per_training(workers))
     services = bootstrap(settings)
     try:
         services.require_schema()
         with ProcessLock(settings.database_url):
-            return Daemon(services).run()
+            return Daemon(services, train_workers=workers).run()
     finally:
         services.close()
         # The process exits next: spare it the final garbage collection over torch's object graph,
@@ -83,40 +94,51 @@ class DaemonThreadExecutor(BaseExecutor):
 
 
 class Daemon:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, train_workers: int = 1) -> None:
         self.services, self.settings = services, services.settings
         self.markets: list[Market] = self.settings.market_list()
         self.stop = threading.Event()  # set on SIGTERM/SIGINT; training checks it between epochs
         self.locks = make_job_locks(self.settings.database_url)
         self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_hours)
-        self.metrics = Metrics(self.state)
-        self.cycles = MarketCycles(services, self.locks, self.state, self.metrics, self.stop, self._wake_training)
+        self.cycles = MarketCycles(services, self.locks, self.state, None, self.stop, self._wake_training)
+        self.ingest_pool = WorkPool("ingest", self.settings.ingest_workers)
+        self.training = TrainingWorkers(train_workers, self.cycles, self.locks, self.state, self.markets, self.stop)
+        self.metrics = Metrics(self.state, pools={"ingest": self.ingest_pool, "train": self.training})
+        self.cycles.metrics = self.metrics
         self.scheduler = BlockingScheduler(timezone=timezone.utc, executors={"default": DaemonThreadExecutor()})
+        self._ingest_trigger = cron_trigger(self.settings.ingest_cron, delay_seconds=self.settings.ingest_delay_seconds)
+        self._retrain_trigger = cron_trigger(self.settings.retrain_cron)
+        # Where this daemon starts each round of ingests: daemons sharing markets start apart.
+        self._ingest_offset = os.getpid() % max(1, len(self.markets))
         self._stop_requested: float | None = None
 
     # ---- lifecycle
     def run(self) -> int:
+        self.locks.prepare(("ingest", "train", "predict"), self.markets)
         self.cycles.sweep_stale(self.markets)
         for m in self.markets:
             self.cycles.refresh(m)
         self._add_jobs()
         server = None
         if self.settings.http_port:
-            server = HealthServer(self.state, self.metrics, self.settings.http_port).start()
+            server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host).start()
         jobs_logger = logging.getLogger("forecaster.jobs")
         jobs_logger.addFilter(self.cycles.failure_logged)
         if self.settings.log_level != "DEBUG":  # our listener logs job errors in one line
             logging.getLogger("apscheduler.executors.default").setLevel(logging.CRITICAL)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        log.info("daemon %d serving %s on %s: ingest %r +%ds, retrain %r, http %s", os.getpid(),
-                 ", ".join(map(str, self.markets)), safe_url(self.settings.database_url),
-                 self.settings.ingest_cron, self.settings.ingest_delay_seconds, self.settings.retrain_cron,
-                 f":{server.port}" if server else "off")
+        self.training.start()
+        log.info("daemon %d serving %s on %s: ingest %r +%ds (%d at once), retrain %r (%d at once), http %s",
+                 os.getpid(), _listed(self.markets), safe_url(self.settings.database_url), self.settings.ingest_cron,
+                 self.settings.ingest_delay_seconds, self.settings.ingest_workers, self.settings.retrain_cron,
+                 self.training.size, f"{server.host}:{server.port}" if server else "off")
         try:
             if not self.stop.is_set():
                 self.scheduler.start()  # blocks until _on_signal shuts it down
         finally:
             self.state.running = False
+            self.ingest_pool.close()
+            self.training.close()
             left = self.cycles.wait_idle((self._stop_requested or time.monotonic()) + SHUTDOWN_GRACE_SECONDS)
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -157,16 +179,28 @@ class Daemon:
         return {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace, "replace_existing": True}
 
     def _add_jobs(self) -> None:
-        s = self.settings
-        now = datetime.now(timezone.utc)
-        for m in self.markets:
-            self.scheduler.add_job(self.cycles.ingest_cycle,
-                                   cron_trigger(s.ingest_cron, delay_seconds=s.ingest_delay_seconds), args=[m],
-                                   id=f"ingest:{m}", name=f"ingest {m}", next_run_time=now, **self._job_options())
-            self.scheduler.add_job(self.cycles.retrain_cycle, cron_trigger(s.retrain_cron), args=[m],
-                                   id=f"retrain:{m}", name=f"retrain {m}", **self._job_options())
+        self.scheduler.add_job(self._ingest_all, self._ingest_trigger, id="ingest", name="ingest",
+                               next_run_time=datetime.now(timezone.utc), **self._job_options())
+        self.scheduler.add_job(self._retrain_all, self._retrain_trigger, id="retrain", name="retrain",
+                               **self._job_options())
         self.scheduler.add_listener(self._on_scheduler_event,
                                     EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_SCHEDULER_STARTED)
+
+    def _ingest_all(self) -> None:
+        """Every market's ingest cycle into the ingest pool (one per market at a time)."""
+        slot = latest_fire_time(self._ingest_trigger, datetime.now(timezone.utc))
+        order = self.markets[self._ingest_offset:] + self.markets[:self._ingest_offset]
+        for m in order:
+            if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.run_logged(self.cycles.ingest_cycle, m, slot)):
+                log.info("ingest %s: the previous ingest of this market is still queued or running", m)
+
+    def _retrain_all(self) -> None:
+        from jobs.retention import prune_live_forecasts
+        slot = latest_fire_time(self._retrain_trigger, datetime.now(timezone.utc))
+        if slot is not None:
+            self.training.schedule(slot)
+        # Any daemon may do it, twice is harmless: the second finds nothing left to delete.
+        prune_live_forecasts(self.services.sessions, self.markets, self.settings.keep_forecast_days)
 
     def _on_scheduler_event(self, event) -> None:
         if event.code == EVENT_SCHEDULER_STARTED:
@@ -184,12 +218,11 @@ class Daemon:
                 log.debug("traceback of job %s:\n%s", event.job_id, event.traceback)
 
     def _wake_training(self, market: Market) -> None:
-        """Train a market that has no promoted model now, unless its training runs already."""
-        if self.cycles.is_running(f"train:{market}") or self.stop.is_set():
-            return
-        log.info("%s has no promoted model: training now", market)
-        try:
-            self.scheduler.add_job(self.cycles.retrain_cycle, "date", args=[market, True], id=f"train-now:{market}",
-                                   name=f"train {market}", **self._job_options())
-        except SchedulerNotRunningError:
-            pass
+        """Train a market that has no promoted model as soon as a training worker is free."""
+        if not self.stop.is_set():
+            self.training.request(market)
+
+
+def _listed(markets: list[Market], shown: int = 10) -> str:
+    names = ", ".join(map(str, markets[:shown]))
+    return names if len(markets) <= shown else f"{names} and {len(markets) - shown} more"

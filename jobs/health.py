@@ -14,7 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -25,6 +25,7 @@ from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import HOUR, Market, last_closed_open_time
 from jobs.errors import JobError
+from jobs.http_server import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 _MODEL_FIGURES = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae")
@@ -89,13 +90,16 @@ def _iso(ts: datetime | None) -> str | None:
 class Metrics:
     """Counters the daemon updates as jobs run, plus gauges read from DaemonState at each scrape."""
 
-    def __init__(self, state: DaemonState) -> None:
+    def __init__(self, state: DaemonState, pools: dict | None = None) -> None:
+        """`pools`: name -> object with counts() -> (running, waiting) and peak_running."""
         self.registry = CollectorRegistry()
         self.job_runs = Counter("forecaster_job_runs", "Job runs by outcome (ok, failed, skipped).",
                                 ["job", "market", "status"], registry=self.registry)
         self.job_seconds = Histogram("forecaster_job_duration_seconds", "Wall time of job runs that ran.",
                                      ["job", "market"], buckets=JOB_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(state))
+        if pools:
+            self.registry.register(_PoolCollector(pools))
 
     def job_done(self, job: str, market: Market, status: str, seconds: float | None) -> None:
         self.job_runs.labels(job, str(market), status).inc()
@@ -104,6 +108,25 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PoolCollector:
+    """How many jobs of each pool (ingest, train) run and wait now, and the most that ran at once."""
+
+    def __init__(self, pools: dict) -> None:
+        self.pools = pools
+
+    def collect(self):
+        running = GaugeMetricFamily("forecaster_pool_running", "Jobs of a worker pool running now.", labels=["pool"])
+        waiting = GaugeMetricFamily("forecaster_pool_waiting", "Jobs queued for a worker pool.", labels=["pool"])
+        peak = GaugeMetricFamily("forecaster_pool_running_peak", "Most jobs of a worker pool that ran at once "
+                                 "since the daemon started.", labels=["pool"])
+        for name, pool in self.pools.items():
+            now, queued = pool.counts()
+            running.add_metric([name], now)
+            waiting.add_metric([name], queued)
+            peak.add_metric([name], pool.peak_running)
+        yield from (running, waiting, peak)
 
 
 class _StateCollector:
@@ -152,15 +175,17 @@ class _StateCollector:
 
 
 class HealthServer:
-    """`/healthz` and `/metrics` on a background thread; `port=0` in settings means no server at all."""
+    """`/healthz` and `/metrics` on a background thread; `port=0` in settings means no server at all.
+    It listens on 127.0.0.1 unless told otherwise (FORECASTER_HTTP_HOST): metrics are not for the
+    whole network. Bursts and stalled clients are bounded by jobs/http_server.py."""
 
-    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics})
         try:
-            self._httpd = ThreadingHTTPServer((host, port), handler)
+            self._httpd = BoundedHTTPServer((host, port), handler)
         except OSError as e:
-            raise JobError(f"FORECASTER_HTTP_PORT {port}: cannot listen: {e.strerror or e}") from None
-        self._httpd.daemon_threads = True
+            raise JobError(f"FORECASTER_HTTP_HOST {host} / FORECASTER_HTTP_PORT {port}: cannot listen: "
+                           f"{e.strerror or e}") from None
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="health-http", daemon=True)
 
@@ -172,11 +197,14 @@ class HealthServer:
         self._thread.start()
         return self
 
+    @property
+    def host(self) -> str:
+        return self._httpd.server_address[0]
+
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._httpd.shutdown()
+        self._httpd.close()
+        if self._thread.ident is not None:  # started
             self._thread.join(2)
-        self._httpd.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,7 +1,9 @@
 """The import job: a CSV of hourly candles (`ts,open,high,low,close,volume`) into `candles`.
 
 Every row is validated; the first bad one stops the import with its line number and, because the
-whole file is written in one transaction, nothing from that file is kept.
+whole file is written in one transaction, nothing from that file is kept. A candle must be a whole,
+closed hour: a timestamp with minutes, seconds or a fraction of a second would be a second candle
+in its hour, and one from the future would make ingest believe the store is ahead of the exchange.
 """
 from __future__ import annotations
 
@@ -32,9 +34,13 @@ class ImportResult:
     new_rows: int
 
 
-def import_csv(sessions, path: Path, market: Market) -> ImportResult:
+def import_csv(sessions, path: Path, market: Market, *, now: datetime | None = None) -> ImportResult:
     path = Path(path)
+    # A candle is usable once its hour has ended: open_time + 1 h <= now.
+    newest_allowed = pd.Timestamp(now or datetime.now(timezone.utc)) - pd.Timedelta(hours=1)
     with recorded(sessions, "import", market) as record:
+        if path.is_dir():
+            raise CsvError(f"{path}: is a directory, not a CSV file")
         if not path.is_file():
             raise CsvError(f"{path}: no such file")
         total_lines = _count_lines(path)
@@ -44,11 +50,13 @@ def import_csv(sessions, path: Path, market: Market) -> ImportResult:
             ingested_at = datetime.now(timezone.utc)
             seen: set[int] = set()  # every ts of the file so far, as epoch ns: duplicates across batches
             for chunk_start, chunk in _chunks(path):
-                frame = _validated_frame(path, chunk, chunk_start, seen)
+                frame = _validated_frame(path, chunk, chunk_start, seen, newest_allowed)
                 write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, source="csv",
                               ingested_at=ingested_at)
                 read += len(chunk)
                 bar.advance(len(chunk))
+            if read == 0:
+                raise CsvError(f"{path}: no data rows, only a header: nothing to import")
             after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
         record.rows = after - before
         record.message = f"{path.name}: {read} rows read, {after - before} new candles"
@@ -74,7 +82,8 @@ def _chunks(path: Path):
         raise CsvError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
 
 
-def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set[int]) -> pd.DataFrame:
+def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set[int],
+                     newest_allowed: pd.Timestamp) -> pd.DataFrame:
     lines = np.arange(first_line, first_line + len(chunk))
     ts = _parse_ts(chunk["ts"])
     _fail_at(path, lines, ts.isna().to_numpy(), "ts is not ISO-8601 UTC or epoch milliseconds", chunk)
@@ -87,7 +96,10 @@ def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set
         ((v[:, :4] <= 0).any(axis=1), "a price is not positive"),
         (vol < 0, "volume is negative"),
         (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
-        ((ts.dt.minute != 0) | (ts.dt.second != 0), "ts is not on the hour"),
+        ((ts.dt.minute != 0) | (ts.dt.second != 0) | (ts.dt.microsecond != 0) | (ts.dt.nanosecond != 0),
+         "ts is not on the hour (minutes, seconds and fractions must be 0)"),
+        (ts > newest_allowed, f"the candle's hour has not closed yet (newest closed hour: "
+                              f"{newest_allowed:%Y-%m-%dT%H:00:00Z})"),
     ]
     for mask, problem in checks:
         _fail_at(path, lines, np.asarray(mask), problem, chunk)

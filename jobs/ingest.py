@@ -1,11 +1,14 @@
-"""The ingest job: new closed candles of one market from its exchange into `candles`."""
+"""The ingest job: new closed candles of one market from its exchange into `candles`, then a repair
+of the gaps in what is stored (jobs/gaps.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
-from db.candles import candles_to_frame, count_candles, describe_gaps, gaps_between, newest_open_time, write_candles
-from exchanges.base import HOUR, ExchangeClient, Market, last_closed_open_time
+from db.candles import candles_to_frame, count_candles, newest_open_time, write_candles
+from exchanges.base import HOUR, ExchangeClient, ExchangeError, Market, last_closed_open_time
+from jobs.gaps import repair_gaps
 from jobs.recording import recorded
 
 # Each pass asks again for the last few stored hours: an exchange may still amend the candle it
@@ -18,12 +21,15 @@ class IngestResult:
     market: Market
     new_rows: int
     newest: datetime | None
-    gaps: int
+    gaps: int  # missing hours the exchange was asked for this run and does not have
 
 
 def ingest_market(sessions, client: ExchangeClient, market: Market, *, backfill_days: int,
-                  now: datetime | None = None) -> IngestResult:
+                  now: datetime | None = None, before_write: Callable[[], None] | None = None) -> IngestResult:
+    """`before_write` is called before each write; it raises to stop the job (the daemon's check
+    that it still holds this job's lock)."""
     now = now or datetime.now(timezone.utc)
+    check = before_write or (lambda: None)
     with recorded(sessions, "ingest", market) as record:
         with sessions() as s:
             stored_newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
@@ -31,21 +37,30 @@ def ingest_market(sessions, client: ExchangeClient, market: Market, *, backfill_
             since = last_closed_open_time(now) - timedelta(days=backfill_days)
         else:
             since = stored_newest - OVERLAP
-        candles = client.fetch(market, since, now)  # raises ExchangeError: nothing is written
+        # `known`: the exchange served the newest stored hour, so its history cannot end after it.
+        candles = client.fetch(market, since, now, known=stored_newest)  # raises ExchangeError: nothing written
+        due = int((last_closed_open_time(now) - since) / HOUR)
+        if not candles and due > 0:
+            raise ExchangeError(f"{client.name}: no candles at all for {market} after {since:%Y-%m-%dT%H}Z, where "
+                                f"{due} closed hours were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
+                                                                  "before): an empty answer" if stored_newest else
+                                                                  ": is the market listed?"))
+        check()
         with sessions() as s, s.begin():
             before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
             write_candles(candles_to_frame(candles), session=s, exchange=market.exchange, symbol=market.symbol,
                           source="api")
             after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
+        check()
+        gaps = repair_gaps(sessions, client, market, now=now, fetched_since=since, before_write=check)
+        with sessions() as s:
             newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
-            check_from = (stored_newest - HOUR) if stored_newest else None
-            gaps = gaps_between(session=s, exchange=market.exchange, symbol=market.symbol, since=check_from)
-        record.rows = after - before
+        record.rows = after - before + gaps.filled_hours
         lag = (last_closed_open_time(now) - newest) / HOUR if newest else None
         record.message = (f"{after - before} new candles, fetched {len(candles)}, newest "
                           f"{newest:%Y-%m-%dT%H:%M}Z" if newest else "no candles yet")
         if lag:
             record.message += f", {lag:.0f}h behind the last closed hour"
-        if gaps:
-            record.message += f"; {describe_gaps(gaps)}"
-        return IngestResult(market, after - before, newest, sum(g[2] for g in gaps))
+        if gaps.describe():
+            record.message += f"; {gaps.describe()}"
+        return IngestResult(market, after - before + gaps.filled_hours, newest, sum(g.hours for g in gaps.lacking))

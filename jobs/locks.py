@@ -1,98 +1,269 @@
-"""Who may run what: one worker per job and market at a time, across threads and processes.
+"""Who may run what: one worker per job and market at a time, across threads and processes, and a
+worker that notices when it no longer holds its lock.
 
-- Postgres: a session-level advisory lock (`pg_try_advisory_lock`) per job and market, held on a
-  connection of its own for as long as the job runs. Several daemons may share one Postgres; the
-  one that gets the lock runs the job, the others skip it. Locks are scoped to the database, and a
-  killed process's locks vanish with its connection.
+- Postgres: a row of `job_locks` per job and market, locked with `SELECT ... FOR UPDATE SKIP
+  LOCKED` in a transaction on a connection of its own, for as long as the job runs. Several
+  daemons may share one Postgres; the one that gets the row runs the job, the others skip it. Row
+  locks replace the advisory locks used before: anyone who can connect can take an advisory lock
+  on the daemon's computable keys (the read-only BI role could stop every ingest that way), while
+  locking a row needs the UPDATE privilege on `job_locks`, which only the service's own role has.
+  The lock ends with its transaction: when the job commits, or when its connection dies (a killed
+  process, a restarted or terminated backend). Then another daemon may take it, so a job asks its
+  lock, between training epochs and before every write, whether it still holds it (`HeldLock`),
+  and stops without writing if not. The database state that matters is fenced as well: status
+  changes of a model run require the status it had (db/model_runs.py), so a run another worker
+  marked abandoned can never become `promoted`.
 - SQLite: one daemon per database file, enforced by an exclusive `flock` on `<file>.daemon.lock`
   (the kernel drops it when the process dies, even by kill -9); within the daemon, a thread lock
-  per job and market.
+  per job and market, which nothing can take away.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, mark_done, try_lock_row
 from exchanges.base import Market
 from jobs.errors import JobError
+from jobs.recording import describe_error
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.2
+# libpq keepalives: a lock connection whose network path died is noticed within about a minute
+# (and a check of the lock cannot hang for the kernel's default of hours).
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5, "keepalives_count": 3,
+                     "tcp_user_timeout": 30_000}
+# The same on the server's side, so that the lock of a daemon whose machine vanished is released
+# within a minute; and no idle-in-transaction timeout: a training holds its lock for minutes.
+SESSION_SETTINGS = {"tcp_keepalives_idle": "20", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
+                    "idle_in_transaction_session_timeout": "0"}
 
 
 class DaemonRefused(JobError):
     """Another daemon already serves this SQLite database."""
 
 
-def lock_key(job: str, market: Market | str) -> int:
-    """A stable signed 64-bit key for `pg_advisory_lock`, the same in every process."""
-    digest = hashlib.blake2b(f"forecaster:{job}:{market}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+class LockLost(JobError):
+    """This worker no longer holds the lock of the job it runs: it stops without writing."""
+
+
+class HeldLock:
+    """What `hold` and `claim` yield: true if the lock was taken. `lost()` says why it is gone
+    (None while it is held); `ensure()` raises LockLost instead. `done_for` is the schedule slot
+    whose run of this job and market finished last (None if unknown); `mark_done(slot)` records a
+    finished run and releases the lock."""
+
+    def __init__(self, job: str, market: Market, held: bool, check=None, done_for: datetime | None = None,
+                 mark_done=None) -> None:
+        self.job, self.market, self.held, self.done_for = job, market, held, done_for
+        self._check = check  # returns None while held, else the reason
+        self._mark_done = mark_done
+        self._lost: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def lost(self) -> str | None:
+        if self._lost is None and self.held and self._check is not None:
+            self._lost = self._check()
+        return self._lost
+
+    def ensure(self) -> None:
+        reason = self.lost()
+        if reason is not None:
+            raise LockLost(f"lost the {self.job} lock of {self.market} ({reason}): "
+                           "another worker may run it now, so this run stops without writing")
+
+    def is_done(self, slot: datetime | None) -> bool:
+        """Whether this job's run for `slot` finished already (here or in another daemon)."""
+        return slot is not None and self.done_for is not None and self.done_for >= slot
+
+    def mark_done(self, slot: datetime | None) -> None:
+        if slot is not None and self.held and self._mark_done is not None:
+            self._mark_done(slot)
+            self.done_for = slot
+
+
+class StopWhenLockLost:
+    """Event-like for `forecaster.train.train(stop=...)`: set once the daemon stops or the lock is
+    gone. Training checks it between epochs."""
+
+    def __init__(self, stop: threading.Event, lock: HeldLock) -> None:
+        self._stop, self._lock = stop, lock
+
+    def is_set(self) -> bool:
+        return self._stop.is_set() or self._lock.lost() is not None
 
 
 class LocalJobLocks:
-    """Thread locks: enough where a file lock already keeps other daemons out (SQLite)."""
+    """Thread locks: enough where a file lock already keeps other daemons out (SQLite). What was
+    done for which schedule slot is remembered in memory: one daemon, one scheduler."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._done: dict[tuple[str, str], datetime] = {}
+
+    def prepare(self, jobs, markets) -> None:
+        pass
+
+    def _lock_of(self, job: str, market: Market) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((job, str(market)), threading.Lock())
+
+    def _held(self, job: str, market: Market) -> HeldLock:
+        key = (job, str(market))
+
+        def mark_done(slot: datetime) -> None:
+            with self._guard:
+                self._done[key] = slot
+        with self._guard:
+            done_for = self._done.get(key)
+        return HeldLock(job, market, True, done_for=done_for, mark_done=mark_done)
 
     @contextmanager
-    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[bool]:
-        with self._guard:
-            lock = self._locks.setdefault((job, str(market)), threading.Lock())
+    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
+        lock = self._lock_of(job, market)
         got = lock.acquire(timeout=wait) if wait > 0 else lock.acquire(blocking=False)
         try:
-            yield got
+            yield self._held(job, market) if got else HeldLock(job, market, False)
         finally:
             if got:
                 lock.release()
+
+    @contextmanager
+    def claim(self, job: str, markets: list[Market], slot: datetime) -> Iterator[HeldLock | None]:
+        """The first of `markets` (in order) whose run for `slot` is not done and not running."""
+        for market in markets:
+            lock = self._lock_of(job, market)
+            with self._guard:
+                done = self._done.get((job, str(market)))
+            if (done is not None and done >= slot) or not lock.acquire(blocking=False):
+                continue
+            try:
+                yield self._held(job, market)
+            finally:
+                lock.release()
+            return
+        yield None
 
     def close(self) -> None:
         pass
 
 
 class PgJobLocks:
-    """Advisory locks, each on a dedicated connection: closing the connection always releases it."""
+    """Row locks on `job_locks`, each in a transaction on a dedicated connection."""
 
     def __init__(self, url: str) -> None:
-        # NullPool: a connection is really closed after each job, never parked in a pool still locked.
-        self._engine = create_engine(url, poolclass=NullPool)
+        # NullPool: a connection is really closed after each job, never parked in a pool.
+        self._engine = create_engine(url, poolclass=NullPool, connect_args=CLIENT_KEEPALIVES)
+        self._rows: set[tuple[str, str]] = set()  # rows known to exist
+        self._rows_guard = threading.Lock()
+        self.owner = f"forecaster {socket.gethostname()} pid {os.getpid()}"
+
+    def prepare(self, jobs, markets) -> None:
+        """Create the lock rows of these jobs and markets (at start: one statement, not one per run)."""
+        self._ensure_rows([(job, str(m), m) for job in jobs for m in markets])
 
     @contextmanager
-    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[bool]:
-        """Yields True with the lock held, or False if another worker holds it (after `wait` s).
-        Raises SQLAlchemyError if the database cannot be reached."""
-        key = lock_key(job, market)
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
+        """Yields a HeldLock, true with the lock held, false if another worker holds it (after
+        waiting up to `wait` s). Raises SQLAlchemyError if the database cannot be reached."""
+        self._ensure_rows([(job, str(market), market)])
+        with self._connection(f"{job} {market}") as conn:
+            result = self._lock(conn, job, market, wait)
+            if not is_locked(result):
+                yield HeldLock(job, market, False)
+            else:
+                yield self._held(conn, job, market, result)
+
+    @contextmanager
+    def claim(self, job: str, markets: list[Market], slot: datetime) -> Iterator[HeldLock | None]:
+        """Lock the first of `markets` (in order) whose run for `slot` is not done and that no other
+        worker holds (SKIP LOCKED); None when there is none left."""
+        self._ensure_rows([(job, str(m), m) for m in markets])
+        by_name = {str(m): m for m in markets}
+        with self._connection(f"{job} (claiming)") as conn:
+            claimed = claim_due_row(conn, job=job, markets=list(by_name), slot=slot)
+            if claimed is None:
+                yield None
+                return
+            market = by_name[f"{claimed[0]}:{claimed[1]}"]
+            self._name(conn, f"{job} {market}")
+            yield self._held(conn, job, market, None)
+
+    def _held(self, conn, job: str, market: Market, done_for) -> HeldLock:
+        def done(slot: datetime) -> None:
+            mark_done(conn, job=job, exchange=market.exchange, symbol=market.symbol, slot=slot, by=self.owner)
+            conn.commit()  # the record and the release, at once
+        return HeldLock(job, market, True, check=lambda: _connection_problem(conn), done_for=done_for,
+                        mark_done=done)
+
+    @contextmanager
+    def _connection(self, what: str):
+        conn = self._engine.connect()
         try:
-            deadline = time.monotonic() + wait
-            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-            while not got and time.monotonic() < deadline:
-                time.sleep(POLL_SECONDS)
-                got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-            yield got
+            conn.execute(text("SELECT set_config(name, value, false) FROM (VALUES " + ", ".join(
+                f"('{k}', '{v}')" for k, v in SESSION_SETTINGS.items()) + ") AS s(name, value)"))
+            self._name(conn, what)
+            conn.commit()
+            yield conn
         finally:
             try:
-                if not conn.closed and not conn.invalidated:
-                    conn.scalar(text("SELECT pg_advisory_unlock_all()"))
-            except Exception as exc:  # the connection died: the server dropped the lock with it
-                log.debug("unlock %s %s: %s", job, market, exc)
+                conn.rollback()  # ends the transaction: releases the row
+            except Exception as exc:  # the connection died: the server released the row with it
+                log.debug("unlock %s: %s", what, exc)
             finally:
                 conn.close()
 
+    def _name(self, conn, what: str) -> None:
+        # Shown in pg_stat_activity: which daemon holds which lock. Session-wide, so it outlives the
+        # transaction it is set in only once committed: set it before locking, or read it as a hint.
+        conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": f"{self.owner} {what}"[:63]})
+
+    def _lock(self, conn, job: str, market: Market, wait: float):
+        if wait <= 0:
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
+        conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{int(wait * 1000)}ms"})
+        try:
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=True)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available: waited in vain
+                raise
+            conn.rollback()
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
+
+    def _ensure_rows(self, wanted: list[tuple[str, str, Market]]) -> None:
+        with self._rows_guard:
+            missing = [(job, m) for job, name, m in wanted if (job, name) not in self._rows]
+        if not missing:
+            return
+        with self._engine.begin() as conn:
+            ensure_lock_rows(conn, [(job, m.exchange, m.symbol) for job, m in missing])
+        with self._rows_guard:
+            self._rows.update((job, str(m)) for job, m in missing)
+
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _connection_problem(conn) -> str | None:
+    """None while the lock's connection (and so its transaction and row lock) is alive."""
+    try:
+        conn.execute(text("SELECT 1"))
+        return None
+    except DBAPIError as exc:
+        return f"its database connection ended: {describe_error(exc)}"
 
 
 def make_job_locks(url: str) -> LocalJobLocks | PgJobLocks:

@@ -1,9 +1,11 @@
 """The predict job: the promoted model's forecast from the newest closed candle, as `live` rows."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run, retire_outdated
@@ -13,8 +15,12 @@ from jobs.errors import JobError
 from jobs.recording import recorded
 
 # Loaded models by (database, model run id): a daemon forecasts every hour with the same promoted
-# model, and ids repeat across databases.
+# model of each market, and ids repeat across databases. Read and filled from several threads (the
+# daemon's ingest pool); a model is used by one thread at a time, since one market is forecast by
+# one worker at a time.
 _MODEL_CACHE: dict[tuple[str, int], object] = {}
+_CACHE_GUARD = threading.Lock()
+MODEL_CACHE_SIZE = 1024  # promoted models of that many markets (a few hundred kB each)
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,22 @@ class PredictOutcome:
                 f"with model run {self.model_run_id} in {self.seconds:.2f}s")
 
 
-def _forecaster(database_url: str, run_id: int, weights: bytes):
+def _forecaster(database_url: str, run_id: int, read_weights: Callable[[], bytes | None], market: Market):
+    """The loaded model of a run, from the cache, or read from the database (only then)."""
     from forecaster.predict import Forecaster
     key = (database_url, run_id)
-    if key not in _MODEL_CACHE:
-        if len(_MODEL_CACHE) >= 16:  # a few markets' promoted models; retired ones fall out
+    with _CACHE_GUARD:
+        cached = _MODEL_CACHE.get(key)
+    if cached is not None:
+        return cached
+    weights = read_weights()
+    if weights is None:
+        raise JobError(f"{market}: promoted model run {run_id} has no stored weights")
+    loaded = Forecaster.load(weights, device="cpu")
+    with _CACHE_GUARD:
+        while len(_MODEL_CACHE) >= MODEL_CACHE_SIZE:  # the oldest first: retired models fall out
             _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
-        _MODEL_CACHE[key] = Forecaster.load(weights, device="cpu")
-    return _MODEL_CACHE[key]
+        return _MODEL_CACHE.setdefault(key, loaded)
 
 
 def _retire(services, run_id: int) -> None:
@@ -45,7 +59,9 @@ def _retire(services, run_id: int) -> None:
         retire_outdated(session=s, run_id=run_id)
 
 
-def predict_market(services, market: Market) -> PredictOutcome:
+def predict_market(services, market: Market, *, before_write: Callable[[], None] | None = None) -> PredictOutcome:
+    """`before_write` is called before the forecast is written and raises to stop (the daemon's
+    check that it still holds this job's lock)."""
     from forecaster.errors import NotEnoughHistory, OutdatedModel
 
     sessions = services.sessions
@@ -55,14 +71,12 @@ def predict_market(services, market: Market) -> PredictOutcome:
             run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
             if run is None:
                 raise JobError(f"{market}: no promoted model yet: run `forecaster train` first")
-            weights = load_weights(session=s, run_id=run.id)
-            if weights is None:
-                raise JobError(f"{market}: promoted model run {run.id} has no stored weights")
             origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
             if origin is None:
                 raise JobError(f"{market}: no candles stored yet")
             try:
-                forecaster = _forecaster(services.settings.database_url, run.id, weights)
+                forecaster = _forecaster(services.settings.database_url, run.id,
+                                         lambda: load_weights(session=s, run_id=run.id), market)
             except OutdatedModel as exc:
                 _retire(services, run.id)
                 raise JobError(f"{market}: promoted model run {run.id} cannot forecast ({exc}); it is retired and "
@@ -76,6 +90,8 @@ def predict_market(services, market: Market) -> PredictOutcome:
         except NotEnoughHistory as exc:
             raise JobError(f"{market}: {exc}") from exc
         forecast = forecast.assign(origin_time=origin)
+        if before_write is not None:
+            before_write()
         with sessions() as s, s.begin():
             n = write_predictions(forecast, session=s, exchange=market.exchange, symbol=market.symbol,
                                   kind="live", model_run_id=run.id)

@@ -62,6 +62,8 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
 def _finish(sessions, run_id, status, rows, message) -> None:
     try:
         with sessions() as s, s.begin():
-            finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=message)
+            if not finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=message):
+                log.warning("job run %s ended %s, but another worker had marked it abandoned already "
+                            "(this worker had lost its lock); that record stands", run_id, status)
     except Exception as exc:  # the database itself may be what failed; the log line still tells
         log.warning("could not record job run %s as %s: %s", run_id, status, one_line(exc))

@@ -1,6 +1,8 @@
 """Crontab strings to APScheduler 3.x triggers: 5 fields, or 6 with seconds first."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from apscheduler.triggers.cron import CronTrigger
 
 _FIELDS_5 = ("minute", "hour", "day", "month", "day_of_week")
@@ -20,3 +22,19 @@ def cron_trigger(expression: str, *, delay_seconds: int = 0) -> CronTrigger:
         raise ValueError(f"{expression!r} is not a valid crontab: {e}") from None
     raise ValueError(f"{expression!r} has {len(fields)} fields; expected 5 (minute hour day month "
                      "weekday) or 6 (second first)")
+
+
+def latest_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The newest fire time at or before `now`: the schedule slot a run belongs to, the same in
+    every daemon with the same schedule however late each one's run starts. None if the schedule
+    has not fired in the last four years."""
+    span = timedelta(minutes=1)
+    while span <= timedelta(days=1500):  # widen the window until it holds a fire time (29 Feb: 4 years)
+        fire = trigger.get_next_fire_time(None, now - span)
+        if fire is not None and fire <= now:
+            while (later := trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))) is not None \
+                    and later <= now:
+                fire = later
+            return fire
+        span *= 2
+    return None

@@ -1,7 +1,12 @@
 """Typed settings from the environment and `.env` (prefix FORECASTER_), validated at start."""
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
+from datetime import datetime, timezone
+
+from typing import Literal
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +17,12 @@ from exchanges.registry import DEFAULT_URLS
 ENV_PREFIX = "FORECASTER_"
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Upper bounds: beyond them a value is a typo, and a date computed from it overflows (OverflowError
+# from timedelta) or a request waits forever. 10 years is more history than any of the exchanges has.
+MAX_BACKFILL_DAYS = 3650
+MAX_TRAIN_HOURS = 24 * 3650
+MAX_HTTP_TIMEOUT_SECONDS = 600.0
+MAX_MISFIRE_GRACE_SECONDS = 7 * 24 * 3600
 
 
 class SettingsError(Exception):
@@ -34,12 +45,18 @@ class Settings(BaseSettings):
     ingest_delay_seconds: int = 10        # the exchange needs a few seconds to close the hour
     retrain_cron: str = "30 0 * * *"
     http_port: int = 9108
+    http_host: str = "127.0.0.1"          # 0.0.0.0 only where a container's port mapping needs it
     http_timeout_seconds: float = 20.0
     backfill_days: int = 730              # two years: the volatility model reads that far back
     train_hours: int = 4320               # the training window: 180 days
     keep_models: int = 5                  # weights kept beside the promoted model, per market
+    keep_forecast_days: int = 0           # live forecasts older than this are deleted daily; 0 keeps all
     healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
     misfire_grace_seconds: int = 600
+    # Trainings at once per daemon: "auto" (1 on a GPU; on a CPU the measured best, see
+    # jobs/training.py) or a number; the rest wait, stalest model first.
+    train_workers: Literal["auto"] | int = "auto"
+    ingest_workers: int = 4               # ingest + forecast of markets at once, beside the trainings
     # JSON object of ModelConfig fields to override, e.g. {"hidden_size": 8, "max_epochs": 2}: a
     # smaller model for tests or slow machines. The horizon comes from FORECASTER_HORIZON.
     model_overrides: str = ""
@@ -101,7 +118,9 @@ class Settings(BaseSettings):
     @classmethod
     def _cron(cls, v: str) -> str:
         from jobs.schedules import cron_trigger
-        cron_trigger(v)  # raises ValueError with the reason
+        trigger = cron_trigger(v)  # raises ValueError with the reason
+        if trigger.get_next_fire_time(None, datetime.now(timezone.utc)) is None:
+            raise ValueError(f"{v!r} never fires (no such date)")
         return v
 
     @field_validator("http_port")
@@ -118,45 +137,95 @@ class Settings(BaseSettings):
             raise ValueError(f"{v} is outside 0..59 seconds")
         return v
 
+    @field_validator("train_workers", mode="before")
+    @classmethod
+    def _train_workers(cls, v):
+        text = str(v).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit() or not 1 <= int(text) <= 64:
+            raise ValueError(f"{v!r} is not auto or a number of trainings 1..64")
+        return int(text)
+
+    @field_validator("ingest_workers")
+    @classmethod
+    def _ingest_workers(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError(f"{v} is outside 1..64")
+        return v
+
+    @field_validator("http_host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip()
+        if v == "localhost":
+            return v
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address (127.0.0.1, 0.0.0.0, ::1, ...)") from None
+        return v
+
     @field_validator("http_timeout_seconds", "healthz_max_lag_hours")
     @classmethod
     def _positive(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError(f"{v} is not a positive number")
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"{v} is not a positive finite number")
         return v
 
-    @field_validator("backfill_days", "train_hours", "keep_models", "misfire_grace_seconds")
+    @field_validator("http_timeout_seconds")
+    @classmethod
+    def _timeout(cls, v: float) -> float:
+        if v > MAX_HTTP_TIMEOUT_SECONDS:
+            raise ValueError(f"{v:g} s is more than {MAX_HTTP_TIMEOUT_SECONDS:g} s: an hourly job cannot wait that long")
+        return v
+
+    @field_validator("keep_models")
     @classmethod
     def _non_negative(cls, v: int) -> int:
         if v < 0:
             raise ValueError(f"{v} is negative")
         return v
 
+    @field_validator("keep_forecast_days")
+    @classmethod
+    def _keep_forecasts(cls, v: int) -> int:
+        if not 0 <= v <= 36500:
+            raise ValueError(f"{v} is outside 0..36500 days (0 keeps every forecast)")
+        return v
+
+    @field_validator("backfill_days")
+    @classmethod
+    def _backfill(cls, v: int) -> int:
+        if not 0 <= v <= MAX_BACKFILL_DAYS:
+            raise ValueError(f"{v} is outside 0..{MAX_BACKFILL_DAYS} days")
+        return v
+
+    @field_validator("train_hours")
+    @classmethod
+    def _train_hours(cls, v: int) -> int:
+        if not 1 <= v <= MAX_TRAIN_HOURS:
+            raise ValueError(f"{v} is outside 1..{MAX_TRAIN_HOURS} hours")
+        return v
+
+    @field_validator("misfire_grace_seconds")
+    @classmethod
+    def _grace(cls, v: int) -> int:
+        if not 0 <= v <= MAX_MISFIRE_GRACE_SECONDS:
+            raise ValueError(f"{v} is outside 0..{MAX_MISFIRE_GRACE_SECONDS} seconds (0: however late)")
+        return v
+
     @field_validator("model_overrides")
     @classmethod
     def _model_overrides(cls, v: str) -> str:
-        import json
-        from dataclasses import fields
-
         from forecaster.config import ModelConfig
-        if not v.strip():
-            return ""
-        try:
-            overrides = json.loads(v)
-        except ValueError:
-            raise ValueError('not JSON: expected an object such as {"hidden_size": 8, "max_epochs": 2}') from None
-        if not isinstance(overrides, dict):
-            raise ValueError('expected a JSON object such as {"hidden_size": 8, "max_epochs": 2}')
-        from forecaster.config import RENAMED
-        known = ({f.name for f in fields(ModelConfig)} | set(RENAMED)) - {"horizon", "interval"}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        from jobs.model_overrides import parse_model_overrides
+        overrides = parse_model_overrides(v)  # ValueError naming the field
         try:
             ModelConfig.from_dict(overrides)
         except (TypeError, ValueError) as e:
             raise ValueError(str(e)) from None
-        return v
+        return v if overrides else ""
 
     def model_override_dict(self) -> dict:
         import json
@@ -179,7 +248,7 @@ def _psycopg(url: str) -> str:
 def load_settings(**overrides) -> Settings:
     """Settings from the environment, or SettingsError with one line naming the variable."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as e:
         err = e.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
@@ -190,3 +259,23 @@ def load_settings(**overrides) -> Settings:
             shown = None  # URLs may hold passwords: never echo them
         suffix = f" (got {shown!r})" if shown is not None else ""
         raise SettingsError(f"{variable}: {reason}{suffix}") from None
+    _check_together(settings)
+    return settings
+
+
+def _check_together(settings: Settings) -> None:
+    """Values that are fine alone but not together: the model the settings describe must be one
+    that can be built and trained on the training window."""
+    from forecaster.config import ModelConfig
+    try:
+        config = ModelConfig(**{"horizon": settings.horizon, **settings.model_override_dict()})
+    except (TypeError, ValueError) as e:
+        raise SettingsError(f"{ENV_PREFIX}MODEL_OVERRIDES: {e} (with {ENV_PREFIX}HORIZON={settings.horizon})") from None
+    # The lookback, the horizon and the validation slice all come out of the training window; a
+    # window shorter than them cannot hold a single training sample.
+    needed = config.lookback + config.horizon + config.val_hours + 1
+    if settings.train_hours < needed:
+        raise SettingsError(
+            f"{ENV_PREFIX}TRAIN_HOURS: {settings.train_hours} hours cannot hold one training sample of this model: "
+            f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
+            f"{config.val_hours} = {needed - 1} hours (got {settings.train_hours})")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run, prune_weights, record_failed, record_trained, start_model_run
@@ -54,20 +55,25 @@ def model_config(settings, **overrides):
 
 
 def train_market(services, market: Market, *, train_hours: int, until: datetime | None = None,
-                 promote: bool | None = None, stop=None, config=None, fit=None) -> TrainOutcome:
+                 promote: bool | None = None, stop=None, config=None, fit=None,
+                 before_write: Callable[[], None] | None = None) -> TrainOutcome:
     """Train and judge a model. `promote` (default: only when `until` is not given) says whether a
     model that passes the gate replaces the promoted one. `fit` (default `forecaster.train.train`)
-    is the seam where tests put a failing trainer."""
+    is the seam where tests put a failing trainer. `before_write` is called before the result is
+    written and raises to stop (the daemon's check that it still holds this job's lock); `stop`
+    (Event-like) is checked between epochs."""
     from forecaster.device import resolve_device
     from forecaster.errors import NotEnoughHistory
     from forecaster.train import train
 
     fit = fit or train
+    check = before_write or (lambda: None)
     settings, sessions = services.settings, services.sessions
     config = config or model_config(settings)
     device = resolve_device(settings.device)
     with recorded(sessions, "train", market) as record:
         frame = _training_frame(sessions, market, max(train_hours, config.volatility_steps), until)
+        check()
         with sessions() as s, s.begin():
             run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, device=str(device),
                                      config=config.to_dict(),
@@ -76,25 +82,55 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
         try:
             result = fit(frame, config, device, train_steps=train_hours, stop=stop,
                          progress=_progress_logger(market))
-        except Exception as exc:  # NotEnoughHistory, TrainingCancelled, or a bug: recorded, re-raised
-            with sessions() as s, s.begin():
-                record_failed(session=s, run_id=run_id, error=one_line(exc))
+            may_promote = until is None if promote is None else promote
+            status, reason = _gate(services, market, result, frame, compare_with_promoted=may_promote)
+            check()
+        except Exception as exc:  # NotEnoughHistory, TrainingCancelled, LockLost, or a bug: recorded, re-raised
+            # A lost lock stops the training through `stop`; name the cause, not the cancellation.
+            lost = exc if isinstance(exc, JobError) else _lock_lost(before_write)
+            _record_failed(sessions, run_id, lost or exc)
+            if lost is not None and lost is not exc:
+                raise lost from exc
             if isinstance(exc, NotEnoughHistory):
                 raise JobError(f"{market}: {one_line(exc)}") from exc
             raise
-        may_promote = until is None if promote is None else promote
-        status, reason = _gate(services, market, result, frame, compare_with_promoted=may_promote)
         if status == "promoted" and not may_promote:
             status, reason = "trained", f"{reason}; not promoted: trained up to a past time (--promote serves it)"
         with sessions() as s, s.begin():
-            record_trained(session=s, run_id=run_id, metrics=result.metrics, weights=result.weights,
-                           status="trained" if status == "promoted" else status)
-            if status == "promoted":
-                promote_run(session=s, run_id=run_id, exchange=market.exchange, symbol=market.symbol)
+            # The status guards fence off a worker that lost its lock between `check()` and here:
+            # the run was marked failed by the worker that took the lock, and stays so.
+            stored = record_trained(session=s, run_id=run_id, metrics=result.metrics, weights=result.weights,
+                                    status="trained" if status == "promoted" else status)
+            if stored and status == "promoted":
+                stored = promote_run(session=s, run_id=run_id, exchange=market.exchange, symbol=market.symbol)
+            if not stored:
+                s.rollback()
+                raise JobError(f"{market}: model run {run_id} was marked failed by another worker while it "
+                               "trained (this worker had lost its lock): its result is dropped")
             prune_weights(session=s, exchange=market.exchange, symbol=market.symbol, keep=settings.keep_models)
         record.rows = result.metrics.get("n_train")
         record.message = f"model run {run_id} {status}: {reason}"
         return TrainOutcome(market, run_id, status, result.metrics, reason)
+
+
+def _lock_lost(before_write) -> JobError | None:
+    if before_write is None:
+        return None
+    try:
+        before_write()
+    except JobError as lost:
+        return lost
+    return None
+
+
+def _record_failed(sessions, run_id: int, exc: Exception) -> None:
+    """Mark the run failed (unless another worker did already). The database may be what failed:
+    then the run stays `training` until the next run of this job marks it abandoned."""
+    try:
+        with sessions() as s, s.begin():
+            record_failed(session=s, run_id=run_id, error=one_line(exc))
+    except Exception as db_exc:
+        log.warning("could not mark model run %s failed: %s", run_id, one_line(db_exc))
 
 
 def _training_frame(sessions, market: Market, hours: int, until: datetime | None):

@@ -30,10 +30,12 @@ SOURCES = {"bithumb:ETH-KRW": (KRW_CSV, "2023-06-01T00:00:00"), "binance:ETH-USD
 
 
 class MarketFeed:
-    """One market's re-timed series on the fake server; `held_back` newest hours not released yet."""
+    """One market's re-timed series on the fake server; `held_back` newest hours not released yet.
+    `source`: (CSV, first hour) to replay, for markets beyond SOURCES (more symbols, one series)."""
 
-    def __init__(self, fake: FakeExchange, market: str, *, hours: int, held_back: int) -> None:
-        path, start = SOURCES[market]
+    def __init__(self, fake: FakeExchange, market: str, *, hours: int, held_back: int,
+                 source: tuple | None = None) -> None:
+        path, start = source or SOURCES[market]
         self.fake, self.market = fake, market
         self.series = retime(load_csv_slice(path, start, hours), last_closed_open_time(datetime.now(timezone.utc)))
         self.released = len(self.series) - held_back

@@ -31,7 +31,7 @@ from tests.paths import TEST_DATA as DATA_DIR
 from tests.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
 KST = timedelta(hours=9)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect")
+FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect", "empty")
 HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
             "</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
 
@@ -304,6 +304,11 @@ def _corrupt(candles: list[Candle], bad_row: bool) -> list[Candle]:
     return candles[:i] + [replace(candles[i], high=candles[i].low / 2)] + candles[i + 1:]
 
 
+def _emptied(body):
+    """For the "empty" fault: a well-formed answer with no candles, as exchanges give under load."""
+    return {**body, "data": []} if isinstance(body, dict) else []
+
+
 def _s(x: float) -> str:  # Bithumb: KRW prices as integer strings
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
@@ -345,6 +350,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = r.status, r.body
         except (KeyError, ValueError) as exc:
             status, body = 400, {"error": {"name": "bad_request", "message": str(exc)}}
+        if fault and fault.kind == "empty" and status == 200:
+            body = _emptied(body)
         self._send(status, "application/json", json.dumps(body).encode())
 
     def _control(self, path: str, q: dict) -> None:

@@ -13,20 +13,19 @@ from exchanges.base import parse_market
 from jobs.bootstrap import bootstrap
 from jobs.daemon import CycleFailed, Daemon
 from jobs.health import DaemonState, Metrics
-from jobs.locks import DaemonRefused, LocalJobLocks, PgJobLocks, ProcessLock, lock_key
+from jobs.locks import DaemonRefused, LocalJobLocks, LockLost, PgJobLocks, ProcessLock
 from jobs.settings import SettingsError, load_settings
 
 ETH_KRW, ETH_USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
 
 
-def test_lock_keys_are_stable_and_differ_by_job_and_market():
-    assert lock_key("ingest", ETH_KRW) == lock_key("ingest", "bithumb:ETH-KRW")
-    assert len({lock_key(j, m) for j in ("ingest", "train", "predict") for m in (ETH_KRW, ETH_USDT)}) == 6
-    assert -2**63 <= lock_key("train", ETH_USDT) < 2**63
-
-
 @pytest.mark.postgres
-def test_postgres_advisory_locks_admit_one_worker_per_job_and_market(pg_url):
+def test_postgres_row_locks_admit_one_worker_per_job_and_market(pg_url):
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
     a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)  # two engines: two daemons
     try:
         with a.hold("ingest", ETH_KRW) as first:
@@ -51,6 +50,34 @@ def test_postgres_advisory_locks_admit_one_worker_per_job_and_market(pg_url):
         with b.hold("predict", ETH_KRW, wait=5) as waited:  # a forecast is worth waiting for
             assert waited
         t.join()
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.postgres
+def test_a_lock_whose_connection_is_terminated_knows_it_is_lost(pg_url):
+    import psycopg
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from tests.conftest import PG_ADMIN_URL
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
+    a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)
+    try:
+        with a.hold("train", ETH_KRW) as held:
+            assert held and held.lost() is None
+            held.ensure()
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                (pid,) = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                                       (f"forecaster % pid % train {ETH_KRW}",)).fetchone()
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with b.hold("train", ETH_KRW) as other:  # the server released the row with the connection
+                assert other
+            assert "database connection ended" in held.lost()
+            with pytest.raises(LockLost, match="lost the train lock of bithumb:ETH-KRW"):
+                held.ensure()
     finally:
         a.close()
         b.close()
@@ -142,3 +169,52 @@ def test_scheduler_listener_logs_errors_and_misses_in_one_line(sqlite_url, caplo
     assert "ingest:bithumb:ETH-KRW missed its run of 2024-05-01T12:00:00Z" in lines[0]
     assert lines[1].startswith("job retrain:bithumb:ETH-KRW failed unexpectedly: KeyError") and "\n" not in lines[1]
     services.close()
+
+
+def test_a_run_belongs_to_the_latest_fire_time_of_its_schedule_however_late_it_starts():
+    from jobs.schedules import cron_trigger, latest_fire_time
+    now = datetime(2026, 11, 28, 10, 47, 13, 500000, tzinfo=timezone.utc)
+    at = lambda *a: datetime(*a, tzinfo=timezone.utc)  # noqa: E731
+    assert latest_fire_time(cron_trigger("30 0 * * *"), now) == at(2026, 11, 28, 0, 30)
+    assert latest_fire_time(cron_trigger("0 * * * *", delay_seconds=10), now) == at(2026, 11, 28, 10, 0, 10)
+    assert latest_fire_time(cron_trigger("*/3 * * * * *"), now) == at(2026, 11, 28, 10, 47, 12)
+    assert latest_fire_time(cron_trigger("0 0 29 2 *"), now) == at(2024, 2, 29)
+    assert latest_fire_time(cron_trigger("30 0 * * *"), at(2026, 11, 28, 0, 30)) == at(2026, 11, 28, 0, 30)
+
+
+def test_a_work_pool_runs_at_most_its_size_at_once_and_each_key_once_at_a_time():
+    import time
+
+    from jobs.pools import WorkPool
+    pool = WorkPool("test", 2)
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        def work(key):
+            def run():
+                ran.append(key)
+                release.wait(5)
+            return run
+        assert pool.submit("a", work("a"), priority=(1,))
+        assert pool.submit("b", work("b"), priority=(1,))
+        time.sleep(0.2)
+        assert pool.submit("c", work("c"), priority=(1,)) and pool.submit("d", work("d"), priority=(0,))
+        assert not pool.submit("a", work("a2")) and not pool.submit("d", work("d2"))  # running, queued
+        assert pool.counts() == (2, 2)
+        release.set()
+        deadline = time.monotonic() + 5
+        while pool.counts() != (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(ran[:2]) == ["a", "b"] and ran[2] == "d"  # lower priority value first
+        assert pool.peak_running == 2
+    finally:
+        pool.close()
+
+
+def test_train_workers_is_auto_or_a_number():
+    from jobs.training import cpu_count, resolve_train_workers
+    assert resolve_train_workers("auto", "cpu") == cpu_count()  # one per core, one thread each
+    assert resolve_train_workers(3, "cpu") == 3
+    for bad in ("0", "65", "two", "1.5"):
+        with pytest.raises(SettingsError, match="^FORECASTER_TRAIN_WORKERS: .* is not auto or a number"):
+            load_settings(train_workers=bad)

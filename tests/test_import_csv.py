@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
@@ -96,3 +97,55 @@ def test_cli_import_reports_the_bad_line_and_exits_non_zero(sqlite_url, tmp_path
     ok = run_cli("import-csv", str(whole_year), "--market", "binance:ETH-USDT", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "8759 rows read, 8759 new candles" in ok.stdout
+
+
+def _good_rows(n: int = 5) -> pd.DataFrame:
+    return _slice(UPBIT_CSV, 12_000, n).reset_index(drop=True)  # hours of 2023-05
+
+
+@pytest.mark.parametrize("bad_ts, problem", [
+    ("2031-01-01T00:00:00Z", "line 5: the candle's hour has not closed yet"),
+    ("CURRENT_HOUR", "line 5: the candle's hour has not closed yet"),
+    ("2023-05-10T01:00:00.250Z", "line 5: ts is not on the hour"),
+    ("1683680400250", "line 5: ts is not on the hour"),  # epoch ms: 2023-05-10T01:00:00.250Z
+])
+def test_a_candle_that_is_not_a_whole_closed_hour_is_refused(migrated, tmp_path, bad_ts, problem):
+    _, _, sessions = migrated
+    if bad_ts == "CURRENT_HOUR":  # open now: its close is not known yet
+        bad_ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
+    rows = _good_rows()
+    rows.loc[3, "ts"] = bad_ts
+    _write(rows, tmp_path / "bad.csv")
+    with pytest.raises(CsvError, match=problem):
+        import_csv(sessions, tmp_path / "bad.csv", parse_market("upbit:ETH-KRW"))
+    with sessions() as s:
+        assert s.scalar(sa.text("SELECT COUNT(*) FROM candles")) == 0
+
+
+HEADER = "ts,open,high,low,close,volume\n"
+ROW = "{ts},2500000.0,2510000.0,2490000.0,2505000.0,12.5\n"
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("future.csv", HEADER + ROW.format(ts="2023-05-10T00:00:00Z") + ROW.format(ts="2031-01-01T00:00:00Z"),
+     "line 3: the candle's hour has not closed yet"),
+    ("subsecond.csv", HEADER + ROW.format(ts="2023-05-10T00:00:00Z") + ROW.format(ts="2023-05-10T01:00:00.250Z"),
+     "line 3: ts is not on the hour"),
+    ("header-only.csv", HEADER, "no data rows, only a header"),
+    ("a-directory", None, "is a directory"),
+])
+def test_the_cli_refuses_future_and_fractional_candles_empty_files_and_directories(sqlite_url, tmp_path, name,
+                                                                                   text, problem):
+    env = {"FORECASTER_DATABASE_URL": sqlite_url}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    path = tmp_path / name
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_text(text)
+    result = run_cli("import-csv", str(path), "--market", "upbit:ETH-KRW", env=env)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert len(errors) == 1 and problem in errors[0], result.stderr
+    status = run_cli("status", "--json", "--market", "upbit:ETH-KRW", env=env)
+    assert '"candles": 0' in status.stdout  # nothing of the file was stored

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from db.candles import load_frame
+from db.models import Candle
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
@@ -20,6 +21,7 @@ NOW = datetime(2023, 12, 10, 12, 30, tzinfo=UTC)  # half past: the 12:00 candle 
 KRW = load_csv_slice(KRW_CSV, "2023-11-01T00:00:00Z", 24 * 45)
 USDT = load_csv_slice(USDT_CSV, "2023-11-01T00:00:00Z", 24 * 45)
 MARKETS = {"bithumb:ETH-KRW": KRW, "upbit:ETH-KRW": KRW, "binance:ETH-USDT": USDT}
+HOUR_ = timedelta(hours=1)
 
 
 @pytest.fixture
@@ -109,3 +111,122 @@ def test_cli_ingest_against_the_fake_exchange_on_the_wall_clock(sqlite_url):
     assert failed.returncode == 1
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "bithumb" in errors[0] and "status 5600: Please try again" in errors[0]
+
+
+def _last_run(sessions):
+    with sessions() as s:
+        return s.execute(sa.text("SELECT status, rows, message FROM job_runs ORDER BY id DESC")).first()
+
+
+def _served(fake, market, since, until):
+    return [c.open_time for c in fake.visible(market) if since < c.open_time <= until]
+
+
+def test_an_empty_page_in_the_middle_of_a_backfill_is_a_failed_fetch_not_a_short_history(migrated, fake):
+    _, _, sessions = migrated
+    market = parse_market("upbit:ETH-KRW")
+    client = _client(fake, "upbit")
+    fake.fail_next("empty", path_contains="/upbit/", after=1)  # 480 hours: pages of 200, 200, 80; the 2nd is empty
+    with pytest.raises(ExchangeError, match="empty page .* right after a full page of 200: a failed fetch"):
+        ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    assert _stored(sessions, market).empty and _last_run(sessions).status == "failed"
+    fake.advance(1)  # the next run gets the whole history
+    ingest_market(sessions, client, market, backfill_days=20, now=NOW + timedelta(hours=1))
+    last_closed = datetime(2023, 12, 10, 12, tzinfo=UTC)
+    assert list(_stored(sessions, market).index) == _served(fake, market, last_closed - timedelta(days=20), last_closed)
+
+
+@pytest.mark.parametrize("empty_page", [1, 2])
+def test_an_empty_page_between_the_store_and_the_exchanges_window_is_a_failed_fetch(migrated, fake, empty_page):
+    """Bithumb after 600 h of downtime: the public window holds the newest 300 hours, the v1 pages
+    must bring the 302 before it; an empty v1 page left a hole in the middle that nothing refilled."""
+    _, _, sessions = migrated
+    market = parse_market("bithumb:ETH-KRW")
+    client = _client(fake, "bithumb")
+    fake.now = NOW - timedelta(hours=600)
+    ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
+    first = _stored(sessions, market).index
+    fake.now = NOW
+    fake.fail_next("empty", path_contains="/v1/", after=empty_page - 1)
+    with pytest.raises(ExchangeError, match="although the store holds candles at"):
+        ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    assert list(_stored(sessions, market).index) == list(first)  # nothing half-written
+    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    assert list(_stored(sessions, market).index) == _served(fake, market, first[0] - HOUR_, NOW - HOUR_)
+
+
+def test_an_empty_answer_where_hours_are_due_is_a_failure_not_ok_fetched_0(migrated, fake):
+    _, _, sessions = migrated
+    market = parse_market("binance:ETH-USDT")
+    client = _client(fake, "binance")
+    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    fake.advance(2)
+    fake.fail_next("empty", path_contains="/binance/")
+    with pytest.raises(ExchangeError, match="no candles at all .* 4 closed hours were due .*: an empty answer"):
+        ingest_market(sessions, client, market, backfill_days=5, now=NOW + timedelta(hours=2))
+    assert _last_run(sessions).status == "failed"
+
+
+def test_a_hole_in_the_stored_candles_is_refilled_by_the_next_ingest(migrated, fake):
+    _, _, sessions = migrated
+    market = parse_market("binance:ETH-USDT")
+    client = _client(fake, "binance")
+    ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    full = list(_stored(sessions, market).index)
+    hole = (datetime(2023, 11, 25, 3, tzinfo=UTC), datetime(2023, 11, 27, 8, tzinfo=UTC))  # 54 hours
+    with sessions() as s, s.begin():  # what an older version's short back-fill or a lost page left
+        s.execute(sa.delete(Candle).where(Candle.open_time >= hole[0], Candle.open_time <= hole[1]))
+    fake.reset_counts()
+    result = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    assert list(_stored(sessions, market).index) == full
+    run = _last_run(sessions)
+    assert run.status == "ok" and result.new_rows == 54 and run.rows == 54
+    assert "filled 54 missing hours in 1 gaps" in run.message
+    assert fake.count("/binance/") == 2  # the hourly request, and one for the hole
+
+
+def test_hours_the_exchange_lacks_are_asked_for_until_confirmed_then_never_again(migrated, fake):
+    _, _, sessions = migrated
+    market = parse_market("upbit:ETH-KRW")
+    client = _client(fake, "upbit")
+    # Upbit's real series misses 5 hours after 2023-12-03T15:00Z: the back-fill asks for them once...
+    ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    assert "5 missing hours in 1 gaps" in _last_run(sessions).message
+    # ...the next ingest asks once more: a week old and lacking twice, they are confirmed...
+    fake.reset_counts()
+    ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    second = _last_run(sessions).message
+    assert "the exchange lacks 5 missing hours in 1 gaps (largest: 5h after 2023-12-03T15Z); " \
+           "1 of them confirmed now" in second, second
+    assert fake.count("/upbit/") == 2
+    # ...and from then on only the hourly request is made.
+    fake.reset_counts()
+    for hour in range(3):
+        fake.advance(1)
+        ingest_market(sessions, client, market, backfill_days=20, now=NOW + timedelta(hours=hour + 1))
+        assert "missing" not in _last_run(sessions).message
+    assert fake.count("/upbit/") == 3
+    with sessions() as s:
+        gap = s.execute(sa.text("SELECT first_missing, hours, checks, confirmed_at FROM candle_gaps")).one()
+    assert gap.hours == 5 and gap.checks == 2 and gap.confirmed_at is not None
+
+
+def test_a_recent_gap_is_asked_for_again_until_it_is_a_day_old(migrated, fake):
+    _, _, sessions = migrated
+    market = parse_market("binance:ETH-USDT")
+    client = _client(fake, "binance")
+    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    series = fake.visible(market)
+    missing = {datetime(2023, 12, 10, 13, tzinfo=UTC), datetime(2023, 12, 10, 14, tzinfo=UTC)}
+    fake.set_candles(market, [c for c in series if c.open_time not in missing]
+                     + load_csv_slice(USDT_CSV, "2023-12-10T15:00:00Z", 48))  # the exchange is late with 13, 14
+    for hours_later in (4, 5, 6):
+        fake.now = NOW + timedelta(hours=hours_later)
+        ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
+    with sessions() as s:
+        assert s.execute(sa.text("SELECT checks, confirmed_at FROM candle_gaps")).one() == (3, None)
+    fake.set_candles(market, series + load_csv_slice(USDT_CSV, "2023-12-10T13:00:00Z", 50))  # published late
+    fake.now = NOW + timedelta(hours=7)
+    ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
+    assert "filled 2 missing hours" in _last_run(sessions).message
+    assert set(_stored(sessions, market).index) >= missing

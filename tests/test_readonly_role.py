@@ -1,6 +1,7 @@
 """The read-only role of db/readonly.sql reads every table and view and writes nothing, on the real
 Postgres, run the way the docker stack runs it (on the empty database, before the migrations) and
-the way an operator adds it later (after them)."""
+the way an operator adds it later (after them); each way a role could write or get in the daemon's
+way is tried as that role, also after it turned its own sessions read-write."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ from tests.conftest import REPO
 SCRIPT = REPO / "db" / "readonly.sql"
 TABLES = ("candles", "job_runs", "model_runs", "model_weights", "predictions", "prediction_history",
           "backtest_runs", "backtest_horizons")
+SERVICE_TABLES = ("candle_gaps", "job_locks")  # beyond the contract; readable too
 VIEWS = ("latest_forecast", "forecast_accuracy", "forecast_history", "accuracy_7d")
 WRITES = {
     "insert": "INSERT INTO job_runs (job, started_at, status) VALUES ('ingest', now(), 'ok')",
@@ -31,7 +33,18 @@ WRITES = {
     "drop view": "DROP VIEW latest_forecast",
     "drop table": "DROP TABLE model_weights",
     "sequence": "SELECT nextval(pg_get_serial_sequence('predictions', 'id'))",
+    "create schema": "CREATE SCHEMA bi_scratch",
+    "temporary table": "CREATE TEMP TABLE bi_scratch (x integer)",
+    "large object": "SELECT lo_create(0)",
+    "large object from bytes": "SELECT lo_from_bytea(0, 'stash')",
+    "large object import": "SELECT lo_import('/etc/hostname')",
+    # The daemon's locks: rows of job_locks locked FOR UPDATE; any row lock or a stronger table lock
+    # would take them or block them.
+    "lock a daemon lock": "SELECT * FROM job_locks FOR UPDATE SKIP LOCKED",
+    "share-lock the locks": "SELECT * FROM job_locks FOR KEY SHARE",
+    "lock the lock table": "LOCK TABLE job_locks IN EXCLUSIVE MODE",
 }
+MARKET = "binance:ETH-USDT"
 
 
 def _psql() -> str:
@@ -43,11 +56,39 @@ def _psql() -> str:
     return psql
 
 
-def run_script(dsn: str, user: str | None, password: str | None = "s3cret'with quote"):
-    env = {k: v for k, v in os.environ.items() if k not in ("BI_USER", "BI_PASSWORD")}
-    env.update({k: v for k, v in (("BI_USER", user), ("BI_PASSWORD", password)) if v is not None})
+def run_script(dsn: str, user: str | None, password: str | None = "s3cret'with quote", connection_limit=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("BI_USER", "BI_PASSWORD", "BI_CONNECTION_LIMIT")}
+    env.update({k: v for k, v in (("BI_USER", user), ("BI_PASSWORD", password),
+                                  ("BI_CONNECTION_LIMIT", connection_limit)) if v is not None})
     return subprocess.run([_psql(), dsn, "-X", "-q", "-f", str(SCRIPT)], env=env, capture_output=True,
                           text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def shared_role(pg_server):
+    """One migrated, filled database with the read-only role, for the attempts one by one."""
+    name = f"forecaster_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"{pg_server.rsplit('/', 1)[0]}/{name}"
+    role = f"bi_{uuid.uuid4().hex[:10]}"
+    migrate_and_fill(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+    result = run_script(dsn, role)
+    assert result.returncode == 0, result.stderr
+    yield dsn, role
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.mark.parametrize("attempt", list(WRITES))
+def test_each_write_is_refused_in_a_session_the_role_turned_read_write(shared_role, attempt):
+    dsn, role = shared_role
+    with as_bi(dsn, role) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        with pytest.raises(errors.InsufficientPrivilege):
+            with conn.transaction():  # LOCK TABLE needs a transaction block
+                conn.execute(WRITES[attempt])
 
 
 @pytest.fixture
@@ -66,8 +107,8 @@ def migrate_and_fill(url: str) -> None:
     """The project's migrations and one row in each table, through the models."""
     from db.engine import make_engine, make_session_factory
     from db.migrate import upgrade
-    from db.models import (BacktestHorizon, BacktestRun, Candle, JobRun, ModelRun, ModelWeights, Prediction,
-                           PredictionHistory)
+    from db.models import (BacktestHorizon, BacktestRun, Candle, CandleGap, JobLock, JobRun, ModelRun, ModelWeights,
+                           Prediction, PredictionHistory)
 
     engine = make_engine(url)
     upgrade(engine)
@@ -92,6 +133,10 @@ def migrate_and_fill(url: str) -> None:
         s.add(PredictionHistory(prediction_id=1, model_run_id=run.id, exchange="binance", symbol="ETH-USDT",
                                 interval="1h", kind="live", origin_time=t, target_time=t1, horizon=1, yhat=2300.0,
                                 yhat_lower=2280.0, yhat_upper=2320.0, created_at=t, superseded_at=t1))
+        s.add(CandleGap(exchange="binance", symbol="ETH-USDT", interval="1h", first_missing=t, last_missing=t, hours=1,
+                        checks=1, first_checked_at=t1, last_checked_at=t1))
+        for job in ("ingest", "train", "predict"):
+            s.add(JobLock(job=job, exchange="binance", symbol="ETH-USDT", interval="1h"))
     engine.dispose()
 
 
@@ -105,6 +150,8 @@ def assert_reads_everything(dsn: str, role: str, *, empty: tuple[str, ...] = ())
         for name in TABLES + VIEWS:
             rows = conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
             assert rows > 0 or name in empty, name
+        for name in SERVICE_TABLES:
+            conn.execute(f"SELECT COUNT(*) FROM {name}")
 
 
 def assert_writes_nothing(dsn: str, role: str) -> None:
@@ -113,16 +160,27 @@ def assert_writes_nothing(dsn: str, role: str) -> None:
         with pytest.raises(errors.ReadOnlySqlTransaction):
             conn.execute(WRITES["insert"])
         # ...and a session that asks for read-write still lacks every privilege to write.
+        conn.execute("SET default_transaction_read_only = off")
         conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
-        for what, sql in WRITES.items():
-            with pytest.raises((errors.InsufficientPrivilege, errors.ReadOnlySqlTransaction)) as info:
-                conn.execute(sql)
-            assert isinstance(info.value, errors.InsufficientPrivilege), f"{what}: {info.value}"
+        assert_every_write_is_refused(conn)
         # Granting is no error without the grant option, just a warning; and it grants nothing.
         conn.execute("GRANT SELECT ON candles TO PUBLIC")
         assert not conn.execute("SELECT has_table_privilege('public', 'candles', 'SELECT')").fetchone()[0]
         assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
         assert conn.execute("SHOW jit").fetchone()[0] == "off"
+
+
+def assert_every_write_is_refused(conn: psycopg.Connection) -> None:
+    """Each attempt fails for want of a privilege, not because the session is read-only."""
+    for what, sql in WRITES.items():
+        try:
+            with conn.transaction():  # LOCK TABLE needs a transaction block
+                conn.execute(sql)
+        except errors.InsufficientPrivilege:
+            continue
+        except psycopg.Error as e:
+            pytest.fail(f"{what}: refused for another reason than a missing privilege: {type(e).__name__}: {e}")
+        pytest.fail(f"{what}: the read-only role could do it: {sql}")
 
 
 def test_role_made_before_the_migrations_like_the_docker_stack_reads_all_and_writes_nothing(database):
@@ -165,3 +223,80 @@ def test_script_refuses_to_run_without_name_or_password(database, missing):
     assert f"set {missing}" in result.stderr
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
+
+
+def old_advisory_key(job: str, market: str) -> int:
+    """The key the daemon's advisory locks used before job_locks: anyone could compute it."""
+    import hashlib
+    digest = hashlib.blake2b(f"forecaster:{job}:{market}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def test_the_role_cannot_take_block_or_break_the_daemons_locks_nor_use_up_connections(database):
+    from exchanges.base import parse_market
+    from jobs.locks import PgJobLocks
+
+    dsn, url, role = database
+    migrate_and_fill(url)
+    result = run_script(dsn, role, connection_limit="3")
+    assert result.returncode == 0, result.stderr
+    locks = PgJobLocks(url)
+    with as_bi(dsn, role) as bi, as_bi(dsn, role) as bi_reader:
+        # What stopped every ingest before: the daemon's advisory keys, held by the BI role.
+        for job in ("ingest", "train", "predict"):
+            assert bi.execute("SELECT pg_try_advisory_lock(%s)", (old_advisory_key(job, MARKET),)).fetchone()[0]
+        # A dashboard transaction left open on the lock table (the only lock SELECT may take).
+        bi_reader.execute("BEGIN")
+        bi_reader.execute("SELECT * FROM job_locks")
+        bi_reader.execute("LOCK TABLE job_locks IN ACCESS SHARE MODE")
+        try:
+            for job in ("ingest", "train", "predict"):
+                with locks.hold(job, parse_market(MARKET)) as held:
+                    assert held, f"the daemon could not take its {job} lock"
+                    assert held.lost() is None
+                    # Nor can the role end the daemon's lock connection.
+                    with psycopg.connect(dsn) as owner:
+                        (pid,) = owner.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                                               (f"forecaster % {job} {MARKET}",)).fetchone()
+                    with pytest.raises(errors.InsufficientPrivilege):
+                        bi.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                    assert held.lost() is None
+        finally:
+            bi_reader.execute("ROLLBACK")
+            locks.close()
+        # Its connections are capped (3 here); it cannot lift the cap itself.
+        with as_bi(dsn, role):
+            with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+                as_bi(dsn, role)
+        bi.execute("SET default_transaction_read_only = off")
+        with pytest.raises(errors.InsufficientPrivilege):
+            bi.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
+
+
+def test_changing_its_own_defaults_gains_the_role_nothing_and_the_script_puts_them_back(database):
+    dsn, url, role = database
+    migrate_and_fill(url)
+    assert run_script(dsn, role).returncode == 0
+    with as_bi(dsn, role) as conn:
+        # PostgreSQL lets every role change its own session defaults; this one turns writes "on"...
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute("ALTER ROLE CURRENT_USER SET default_transaction_read_only = off")
+        conn.execute("ALTER ROLE CURRENT_USER SET statement_timeout = 0")
+    with as_bi(dsn, role) as conn:  # ...and its next session starts read-write, with no timeout,
+        assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
+        assert_every_write_is_refused(conn)  # yet cannot write anything
+    assert run_script(dsn, role).returncode == 0  # running the script again restores the defaults
+    with as_bi(dsn, role) as conn:
+        assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+
+
+def test_the_script_fails_naming_what_the_role_could_still_do(database):
+    dsn, url, role = database
+    migrate_and_fill(url)
+    with psycopg.connect(dsn, autocommit=True) as owner:  # a grant made by hand, outside the script
+        owner.execute(f'CREATE ROLE "{role}" LOGIN')
+        owner.execute(f'GRANT INSERT ON job_runs TO "{role}"')
+    result = run_script(dsn, role)
+    assert result.returncode != 0
+    assert f"role {role} can still write to a table" in result.stderr

@@ -19,7 +19,10 @@ from tests.cli import run_cli
     ("FORECASTER_DATABASE_URL", "mysql://u:hunter2@h/db", "unsupported database"),
     ("FORECASTER_LOG_LEVEL", "LOUD", "not one of"),
     ("FORECASTER_INGEST_DELAY_SECONDS", "90", "outside 0..59"),
-    ("FORECASTER_HTTP_TIMEOUT_SECONDS", "0", "not a positive number"),
+    ("FORECASTER_HTTP_TIMEOUT_SECONDS", "0", "not a positive finite number"),
+    ("FORECASTER_HTTP_HOST", "example.com", "not an IP address"),
+    ("FORECASTER_KEEP_FORECAST_DAYS", "-1", "outside 0..36500 days"),
+    ("FORECASTER_INGEST_WORKERS", "0", "outside 1..64"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, variable, value, words):
     monkeypatch.setenv(variable, value)
@@ -45,3 +48,56 @@ def test_the_cli_stops_with_one_line_and_hides_the_password():
                                            "postgresql+psycopg://u:hunter2@127.0.0.1:1/db"})
     assert broken.returncode == 1 and "hunter2" not in broken.stderr
     assert broken.stderr.strip().startswith("error: database:")
+
+
+# Values the audit of issue 9 found accepted at start and failing later, with a traceback, in a
+# job: each must now stop the program at start with one line naming the variable.
+ACCEPTED_THEN_FAILED = [
+    ("FORECASTER_BACKFILL_DAYS", "1000000000", "outside 0..3650 days"),
+    ("FORECASTER_MODEL_OVERRIDES", '{"lr":"fast"}', "lr must be a number"),
+    ("FORECASTER_MODEL_OVERRIDES", '{"batch_size":0}', "batch_size must be >= 1"),
+    ("FORECASTER_MODEL_OVERRIDES", '{"lr": NaN}', "lr must be a finite number"),
+    ("FORECASTER_MODEL_OVERRIDES", '{"max_epochs": 2.5}', "max_epochs must be an integer"),
+    ("FORECASTER_TRAIN_HOURS", "0", "outside 1..87600 hours"),
+    ("FORECASTER_TRAIN_HOURS", "1000", "cannot hold one training sample"),
+    ("FORECASTER_RETRAIN_CRON", "0 0 31 2 *", "never fires"),
+    ("FORECASTER_INGEST_CRON", "0 0 30 2 *", "never fires"),
+    ("FORECASTER_HTTP_TIMEOUT_SECONDS", "inf", "not a positive finite number"),
+    ("FORECASTER_HTTP_TIMEOUT_SECONDS", "86400", "an hourly job cannot wait"),
+    ("FORECASTER_HEALTHZ_MAX_LAG_HOURS", "nan", "not a positive finite number"),
+    ("FORECASTER_MISFIRE_GRACE_SECONDS", "100000000000000", "outside 0..604800 seconds"),
+]
+
+
+@pytest.mark.parametrize("variable, value, words", ACCEPTED_THEN_FAILED)
+def test_values_that_would_fail_later_are_refused_at_start(monkeypatch, variable, value, words):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"{variable}: ") and words in str(err.value), str(err.value)
+
+
+def test_a_model_that_cannot_meet_the_horizon_is_refused_at_start(monkeypatch):
+    monkeypatch.setenv("FORECASTER_HORIZON", "168")
+    monkeypatch.setenv("FORECASTER_MODEL_OVERRIDES", '{"val_hours": 150}')
+    with pytest.raises(SettingsError, match="^FORECASTER_MODEL_OVERRIDES: val_hours must exceed horizon "
+                                            r"\(with FORECASTER_HORIZON=168\)"):
+        load_settings()
+
+
+@pytest.mark.parametrize("variable, value, words", [ACCEPTED_THEN_FAILED[i] for i in (0, 1, 2, 5, 7, 9)])
+def test_the_daemon_refuses_them_in_one_line_without_a_traceback(variable, value, words):
+    result = run_cli("run", env={variable: value, "FORECASTER_DATABASE_URL": "sqlite:///never-created.db"},
+                     timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith(f"error: {variable}: ") and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_command_line_options_are_bounded_too(sqlite_url):
+    env = {"FORECASTER_DATABASE_URL": sqlite_url}
+    for args in (("ingest", "--backfill-days", "1000000000"), ("train", "--train-hours", "1000000000"),
+                 ("backtest", "--market", "binance:ETH-USDT", "--days", "1000000000")):
+        result = run_cli(*args, env=env, timeout=60)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr and "Invalid value" in result.stderr, (args, result.stderr)

@@ -1,0 +1,58 @@
+"""Rows of `job_locks`, the daemon's per job and market locks (Postgres). The functions take a
+connection, because a lock lives exactly as long as one transaction on one connection."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from db.candles import INTERVAL
+from db.models import JobLock
+
+_NOT_LOCKED = object()
+
+
+def ensure_lock_rows(connection: Connection, rows: list[tuple[str, str, str]]) -> None:
+    """Create the rows (job, exchange, symbol) that are missing. Call it in a transaction of its own
+    and commit: a row inserted in the locking transaction would make every other worker's insert
+    wait for that transaction to end."""
+    if rows:
+        connection.execute(insert(JobLock).values([{"job": j, "exchange": e, "symbol": s, "interval": INTERVAL}
+                                                   for j, e, s in rows]).on_conflict_do_nothing())
+
+
+def try_lock_row(connection: Connection, *, job: str, exchange: str, symbol: str, wait: bool):
+    """Lock the row in the connection's current transaction: its `done_for` (None or a datetime)
+    if locked, or NOT_LOCKED if another transaction holds it (at once with wait=False; with
+    wait=True after the transaction's lock_timeout, which raises and must be caught by the caller)."""
+    stmt = (select(JobLock.done_for).where(JobLock.job == job, JobLock.exchange == exchange,
+                                           JobLock.symbol == symbol, JobLock.interval == INTERVAL)
+            .with_for_update(skip_locked=not wait))
+    row = connection.execute(stmt).first()
+    return _NOT_LOCKED if row is None else row.done_for
+
+
+def is_locked(result) -> bool:
+    return result is not _NOT_LOCKED
+
+
+def claim_due_row(connection: Connection, *, job: str, markets: list[str], slot: datetime):
+    """Lock the first row, in the order of `markets` ("exchange:symbol"), whose job is not done for
+    `slot` and that no other transaction holds: (exchange, symbol), or None when no such row is
+    left. SKIP LOCKED over the due work: daemons that claim at the same time get different rows."""
+    row = connection.execute(text(
+        "SELECT exchange, symbol FROM job_locks "
+        "WHERE job = :job AND interval = :interval AND exchange || ':' || symbol = ANY(:markets) "
+        "AND (done_for IS NULL OR done_for < :slot) "
+        "ORDER BY array_position(CAST(:markets AS text[]), exchange || ':' || symbol) "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED"),
+        {"job": job, "interval": INTERVAL, "markets": markets, "slot": slot}).first()
+    return None if row is None else (row.exchange, row.symbol)
+
+
+def mark_done(connection: Connection, *, job: str, exchange: str, symbol: str, slot: datetime, by: str) -> None:
+    """Record, in the locking transaction, that the job's run for `slot` finished."""
+    connection.execute(update(JobLock).where(JobLock.job == job, JobLock.exchange == exchange,
+                                             JobLock.symbol == symbol, JobLock.interval == INTERVAL)
+                       .values(done_for=slot, done_at=datetime.now(timezone.utc), done_by=by[:128]))

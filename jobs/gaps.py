@@ -1,0 +1,153 @@
+"""Gap repair: hours missing inside a market's stored candles are asked for again until the exchange
+has confirmed, twice, that it does not have them.
+
+A hole can come from an exchange that answered short once (a page lost under load), from an older
+version of this code that took a short history for the whole one, or from a real gap in the
+exchange's data (maintenance). The first two are refilled by asking again; the last must not be
+asked for at every ingest forever. So each ingest:
+- counts the stored candles of the market (one index scan); if every missing hour of the stored
+  span belongs to a confirmed gap, it is done;
+- otherwise lists the gaps and, newest first, asks the exchange for the hours of each one that is
+  not confirmed yet (MAX_ASKED_PER_RUN per run; gaps inside the span this run's own fetch covered
+  count as asked);
+- stores what comes back, and records in `candle_gaps` what the exchange still lacks. A gap is
+  confirmed once it was lacking on CONFIRM_CHECKS asks, the last one CONFIRM_AFTER or more after its
+  hours closed (an exchange may publish a recent hour late); then it is never asked for again.
+The job run's message says what was filled and what the exchange lacks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from db.candle_gaps import forget_gaps, record_gap, recorded_gaps, stored_open_times, stored_span
+from db.candles import candles_to_frame, describe_gaps, find_gaps, write_candles
+from exchanges.base import HOUR, ExchangeClient, ExchangeError, Market
+from jobs.recording import one_line
+
+CONFIRM_CHECKS = 2
+CONFIRM_AFTER = timedelta(hours=24)
+MAX_ASKED_PER_RUN = 5
+
+
+@dataclass(frozen=True)
+class Gap:
+    first: datetime  # the first missing open_time
+    last: datetime  # the last missing open_time
+
+    @property
+    def hours(self) -> int:
+        return int((self.last - self.first) / HOUR) + 1
+
+    @property
+    def before(self) -> datetime:  # the stored candle before the gap
+        return self.first - HOUR
+
+    def as_tuple(self) -> tuple[datetime, datetime, int]:  # the shape db.candles.describe_gaps takes
+        return self.before, self.last + HOUR, self.hours
+
+
+@dataclass
+class GapReport:
+    filled_hours: int = 0
+    filled_gaps: int = 0
+    lacking: list[Gap] = field(default_factory=list)  # asked this run, not on the exchange
+    confirmed: int = 0  # of `lacking`, confirmed by this run
+    waiting: int = 0  # gaps left for the next runs
+    error: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.filled_hours:
+            parts.append(f"filled {self.filled_hours} missing hours in {self.filled_gaps} gaps")
+        if self.lacking:
+            parts.append("the exchange lacks " + describe_gaps([g.as_tuple() for g in self.lacking]))
+            if self.confirmed:
+                parts.append(f"{self.confirmed} of them confirmed now, not asked for again")
+        if self.waiting:
+            parts.append(f"{self.waiting} more gaps to ask for in the next runs")
+        if self.error:
+            parts.append(f"gap repair stopped: {self.error}")
+        return "; ".join(parts)
+
+
+def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: datetime,
+                fetched_since: datetime | None, before_write=None) -> GapReport:
+    """Ask again for the unconfirmed gaps of `market`. `fetched_since`: the ingest that calls this
+    has just asked the exchange for every hour after it, so gaps after it count as asked.
+    `before_write` is called before each write and raises to stop (see jobs.ingest)."""
+    check = before_write or (lambda: None)
+    ex, sym = market.exchange, market.symbol
+    with sessions() as s:
+        count, oldest, newest = stored_span(session=s, exchange=ex, symbol=sym)
+        recorded = {g.first_missing: g for g in recorded_gaps(session=s, exchange=ex, symbol=sym)}
+        if oldest is None:
+            return GapReport()
+        missing = int((newest - oldest) / HOUR) + 1 - count
+        if missing == sum(g.hours for g in recorded.values() if g.confirmed_at is not None):
+            return GapReport()  # every missing hour is in a confirmed gap
+        gaps = [Gap(a + HOUR, b - HOUR) for a, b, _ in find_gaps(stored_open_times(session=s, exchange=ex, symbol=sym))]
+    current = {(g.first, g.last) for g in gaps}
+    # Rows whose gap was filled since (an import) or changed shape start over.
+    stale = [first for first, r in recorded.items() if (first, r.last_missing) not in current]
+    history = {first: r for first, r in recorded.items() if first not in stale}
+    report = GapReport()
+    asked_by_ingest, to_ask = [], []
+    for gap in sorted(gaps, key=lambda g: g.first, reverse=True):  # the newest hours matter most
+        row = history.get(gap.first)
+        if row is not None and row.confirmed_at is not None:
+            continue
+        if fetched_since is not None and gap.before >= fetched_since:
+            asked_by_ingest.append(gap)
+        else:
+            to_ask.append(gap)
+    report.waiting = max(0, len(to_ask) - MAX_ASKED_PER_RUN)
+    check()
+    with sessions() as s, s.begin():
+        forget_gaps(session=s, exchange=ex, symbol=sym, first_missing=stale)
+        for gap in asked_by_ingest:
+            _record_lacking(s, market, gap, history.get(gap.first), now, report)
+    for gap in to_ask[:MAX_ASKED_PER_RUN]:
+        try:
+            fetched = client.fetch(market, gap.before, gap.last + 2 * HOUR, known=gap.before)
+        except ExchangeError as exc:
+            report.error = f"asking for the {gap.hours}h after {gap.before:%Y-%m-%dT%H}Z: {one_line(exc)}"
+            break
+        found = [c for c in fetched if gap.first <= c.open_time <= gap.last]
+        check()
+        with sessions() as s, s.begin():
+            write_candles(candles_to_frame(found), session=s, exchange=ex, symbol=sym, source="api")
+            forget_gaps(session=s, exchange=ex, symbol=sym, first_missing=[gap.first])
+            for rest in _still_missing(gap, {c.open_time for c in found}):
+                _record_lacking(s, market, rest, history.get(gap.first), now, report)
+        if found:
+            report.filled_hours += len(found)
+            report.filled_gaps += 1
+    return report
+
+
+def _still_missing(gap: Gap, found: set[datetime]) -> list[Gap]:
+    runs, start = [], None
+    t = gap.first
+    while t <= gap.last:
+        if t not in found and start is None:
+            start = t
+        elif t in found and start is not None:
+            runs.append(Gap(start, t - HOUR))
+            start = None
+        t += HOUR
+    if start is not None:
+        runs.append(Gap(start, gap.last))
+    return runs
+
+
+def _record_lacking(session, market: Market, gap: Gap, row, now: datetime, report: GapReport) -> None:
+    """The exchange was asked for `gap` now and did not have it."""
+    checks = (row.checks if row is not None else 0) + 1
+    confirmed = checks >= CONFIRM_CHECKS and now - (gap.last + HOUR) >= CONFIRM_AFTER
+    record_gap(session=session, exchange=market.exchange, symbol=market.symbol, first_missing=gap.first,
+               last_missing=gap.last, hours=gap.hours, checks=checks,
+               first_checked_at=row.first_checked_at if row is not None else now, last_checked_at=now,
+               confirmed_at=now if confirmed else None)
+    report.lacking.append(gap)
+    report.confirmed += confirmed

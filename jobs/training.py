@@ -1,0 +1,158 @@
+"""Training in the daemon: at most FORECASTER_TRAIN_WORKERS trainings at a time, the stalest model
+first, and the work of each retrain schedule shared by every daemon on the same Postgres.
+
+- A market without a promoted model is trained as soon as a worker is free (`request`, after each
+  of its ingests), before any retrain.
+- When the retrain schedule fires (`schedule(slot)`, `slot` being its fire time), each worker
+  claims the next market whose training for that slot is not done and that no worker of any daemon
+  holds (`locks.claim`: SELECT ... FOR UPDATE SKIP LOCKED over the due rows of `job_locks`, in
+  stalest-model-first order), trains it, and marks it done for the slot in the same transaction
+  that releases the lock; then claims the next, until none is left. So each market is trained
+  once per schedule, by whichever daemon got to it first, and daemons split the work. A daemon that
+  dies mid-training leaves its market not done: a daemon still working on that slot claims it
+  once the server has released the lock, otherwise the next schedule does.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import datetime
+
+from exchanges.base import Market
+from jobs.recording import describe_error
+
+log = logging.getLogger("forecaster.daemon")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_training(workers: int) -> int:
+    """Torch threads for each training, so that the trainings together use every core once."""
+    return max(1, cpu_count() // workers)
+
+
+def resolve_train_workers(setting, device_name: str) -> int:
+    """FORECASTER_TRAIN_WORKERS: a number as given; "auto" is one training per GPU (the daemon
+    trains on one device) and, on a CPU, one per core with one torch thread each, which gave the
+    most fits per minute here (docs/scaling.md)."""
+    if setting != "auto":
+        return int(setting)
+    if device_name.strip().lower() != "cpu":
+        from forecaster.device import resolve_device
+        if resolve_device(device_name).type != "cpu":
+            return 1
+    return cpu_count()
+
+
+def use_torch_threads(threads: int) -> None:
+    """Torch's intra-op threads for the whole process (each thread takes the value at its first
+    operation), unless the operator chose OMP_NUM_THREADS."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+    torch.set_num_threads(threads)
+
+
+class TrainingWorkers:
+    def __init__(self, size: int, cycles, locks, state, markets: list[Market], stop: threading.Event) -> None:
+        self.size, self.cycles, self.locks, self.state = size, cycles, locks, state
+        self.markets, self.stop = markets, stop
+        self._cond = threading.Condition()
+        self._first: list[Market] = []  # markets waiting for their first model, in order of request
+        self._slot: datetime | None = None  # the retrain slot whose work is not all claimed yet
+        self._busy: set[Market] = set()
+        self.peak_running = 0
+        self._threads = [threading.Thread(target=self._work, name=f"train-{i}", daemon=True) for i in range(size)]
+
+    def start(self) -> TrainingWorkers:
+        for t in self._threads:
+            t.start()
+        return self
+
+    # ---- what there is to do
+    def request(self, market: Market) -> None:
+        """`market` has no promoted model: train it when a worker is free (once, however often asked)."""
+        with self._cond:
+            if market not in self._first and market not in self._busy:
+                self._first.append(market)
+                self._cond.notify()
+
+    def schedule(self, slot: datetime) -> None:
+        """The retrain schedule fired at `slot`: retrain every market not done for it."""
+        with self._cond:
+            self._slot = slot if self._slot is None else max(self._slot, slot)
+            self._cond.notify_all()
+
+    def counts(self) -> tuple[int, int]:
+        """(trainings running, markets waiting for a first model)."""
+        with self._cond:
+            return len(self._busy), len(self._first)
+
+    def close(self) -> None:
+        with self._cond:
+            self._first.clear()
+            self._slot = None
+            self._cond.notify_all()
+
+    # ---- the workers
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self.stop.is_set() and not self._first and self._slot is None:
+                    self._cond.wait()
+                if self.stop.is_set():
+                    return
+                if self._first:
+                    market, slot = self._first.pop(0), None
+                    self._begin(market)
+                else:
+                    market, slot = None, self._slot
+            if market is not None:
+                try:
+                    self.cycles.run_logged(self.cycles.retrain_cycle, market, only_if_no_model=True)
+                finally:
+                    self._end(market)
+            elif not self._retrain_next(slot):
+                with self._cond:
+                    if self._slot == slot:  # nothing left to claim for it (a newer slot may have come)
+                        self._slot = None
+
+    def _retrain_next(self, slot: datetime) -> bool:
+        """Claim and retrain one market due for `slot`; False when none is left."""
+        try:
+            with self.locks.claim("train", self._stalest_first(), slot) as held:
+                if held is None:
+                    return False
+                self._begin(held.market)
+                try:
+                    self.cycles.run_logged(self.cycles.retrain_cycle, held.market, lock=held, slot=slot)
+                finally:
+                    self._end(held.market)
+                return True
+        except Exception as exc:  # the database is unreachable: the next schedule retries
+            log.error("retrain of the %s schedule stopped: %s", f"{slot:%Y-%m-%dT%H:%M:%S}Z", describe_error(exc))
+            return False
+
+    def _stalest_first(self) -> list[Market]:
+        """Markets without a promoted model first, then the oldest promoted model first."""
+        models = {m: st.model for m, st in self.state.snapshot().items()}
+
+        def age(m: Market) -> tuple[int, str]:
+            finished = (models.get(m) or {}).get("finished_at")
+            return (0, "") if finished is None else (1, finished.isoformat())
+        return sorted(self.markets, key=age)
+
+    def _begin(self, market: Market) -> None:
+        with self._cond:
+            self._busy.add(market)
+            self.peak_running = max(self.peak_running, len(self._busy))
+
+    def _end(self, market: Market) -> None:
+        with self._cond:
+            self._busy.discard(market)
