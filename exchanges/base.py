@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from forecaster.intervals import DEFAULT_INTERVAL, INTERVALS, Interval, get_interval
+
 HOUR = timedelta(hours=1)
 KNOWN_EXCHANGES = ("bithumb", "upbit", "binance")
-_MARKET_RE = re.compile(r"^(?P<exchange>[a-z]+):(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)$")
+_MARKET_RE = re.compile(r"^(?P<exchange>[a-z]+):(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)(@(?P<interval>\w+))?$")
 
 
 class ExchangeError(Exception):
@@ -17,33 +19,48 @@ class ExchangeError(Exception):
 
 
 class MarketError(ValueError):
-    """A market string is not of the form `exchange:BASE-QUOTE`."""
+    """A market string is not of the form `exchange:BASE-QUOTE[@interval]`."""
 
 
 @dataclass(frozen=True)
 class Market:
+    """The market key of every layer: exchange, symbol and candle interval (CONTRACT.md)."""
+
     exchange: str
     base: str
     quote: str
+    interval: str = DEFAULT_INTERVAL
 
     @property
     def symbol(self) -> str:
         return f"{self.base}-{self.quote}"
 
+    @property
+    def step(self) -> Interval:
+        return get_interval(self.interval)
+
     def __str__(self) -> str:
-        return f"{self.exchange}:{self.symbol}"
+        """`bithumb:ETH-KRW` for hourly candles (as before intervals existed), `upbit:ETH-KRW@1d` otherwise."""
+        suffix = "" if self.interval == DEFAULT_INTERVAL else f"@{self.interval}"
+        return f"{self.exchange}:{self.symbol}{suffix}"
 
 
 def parse_market(text: str) -> Market:
-    """Parse `bithumb:ETH-KRW`, in any case (`Binance:eth-usdt` is `binance:ETH-USDT`): exchange
-    lower case, symbol upper case with a dash."""
-    exchange, colon, symbol = text.strip().partition(":")
-    m = _MARKET_RE.match(f"{exchange.lower()}{colon}{symbol.upper()}")
+    """Parse `bithumb:ETH-KRW` or `upbit:ETH-KRW@1d`, in any case (`Binance:eth-usdt@4H` is
+    `binance:ETH-USDT@4h`): exchange lower case, symbol upper case with a dash, interval one of
+    15m, 1h, 4h, 1d (default 1h)."""
+    exchange, colon, rest = text.strip().partition(":")
+    symbol, at, interval = rest.partition("@")
+    m = _MARKET_RE.match(f"{exchange.lower()}{colon}{symbol.upper()}{at}{interval.lower()}")
     if not m:
-        raise MarketError(f"market {text!r} is not of the form exchange:BASE-QUOTE (e.g. bithumb:ETH-KRW)")
+        raise MarketError(f"market {text!r} is not of the form exchange:BASE-QUOTE[@interval] "
+                          "(e.g. bithumb:ETH-KRW, upbit:BTC-KRW@1d)")
     if m["exchange"] not in KNOWN_EXCHANGES:
         raise MarketError(f"market {text!r}: unknown exchange {m['exchange']!r} (known: {', '.join(KNOWN_EXCHANGES)})")
-    return Market(m["exchange"], m["base"], m["quote"])
+    interval = m["interval"] or DEFAULT_INTERVAL
+    if interval not in INTERVALS:
+        raise MarketError(f"market {text!r}: unknown interval {interval!r} (known: {', '.join(INTERVALS)})")
+    return Market(m["exchange"], m["base"], m["quote"], interval)
 
 
 @dataclass(frozen=True)
