@@ -228,8 +228,8 @@ class Settings(BaseSettings):
         return v if overrides else ""
 
     def model_override_dict(self) -> dict:
-        import json
-        return json.loads(self.model_overrides) if self.model_overrides else {}
+        from jobs.model_overrides import parse_model_overrides
+        return parse_model_overrides(self.model_overrides)
 
     def market_list(self) -> list[Market]:
         return [parse_market(p) for p in self.markets.split(",")]
@@ -268,14 +268,14 @@ def _check_together(settings: Settings) -> None:
     that can be built and trained on the training window."""
     from forecaster.config import ModelConfig
     try:
-        config = ModelConfig(**{"horizon": settings.horizon, **settings.model_override_dict()})
+        config = ModelConfig.from_dict({"horizon": settings.horizon, **settings.model_override_dict()})
     except (TypeError, ValueError) as e:
         raise SettingsError(f"{ENV_PREFIX}MODEL_OVERRIDES: {e} (with {ENV_PREFIX}HORIZON={settings.horizon})") from None
     # The lookback, the horizon and the validation slice all come out of the training window; a
     # window shorter than them cannot hold a single training sample.
-    needed = config.lookback + config.horizon + config.val_hours + 1
+    needed = config.lookback + config.horizon + config.val_steps + 1
     if settings.train_hours < needed:
         raise SettingsError(
             f"{ENV_PREFIX}TRAIN_HOURS: {settings.train_hours} hours cannot hold one training sample of this model: "
             f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
-            f"{config.val_hours} = {needed - 1} hours (got {settings.train_hours})")
+            f"{config.val_steps} = {needed - 1} hours (got {settings.train_hours})")

@@ -79,8 +79,8 @@ def test_values_that_would_fail_later_are_refused_at_start(monkeypatch, variable
 
 def test_a_model_that_cannot_meet_the_horizon_is_refused_at_start(monkeypatch):
     monkeypatch.setenv("FORECASTER_HORIZON", "168")
-    monkeypatch.setenv("FORECASTER_MODEL_OVERRIDES", '{"val_hours": 150}')
-    with pytest.raises(SettingsError, match="^FORECASTER_MODEL_OVERRIDES: val_hours must exceed horizon "
+    monkeypatch.setenv("FORECASTER_MODEL_OVERRIDES", '{"val_hours": 150}')  # the older name still read
+    with pytest.raises(SettingsError, match="^FORECASTER_MODEL_OVERRIDES: val_steps must exceed horizon "
                                             r"\(with FORECASTER_HORIZON=168\)"):
         load_settings()
 
