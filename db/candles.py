@@ -11,20 +11,19 @@ from sqlalchemy.orm import Session
 from db.models import Candle
 from db.upsert import BATCH_ROWS
 
-INTERVAL = "1h"
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-def _market_filter(exchange: str, symbol: str):
-    return (Candle.exchange == exchange, Candle.symbol == symbol, Candle.interval == INTERVAL)
+def _market_filter(exchange: str, symbol: str, interval: str):
+    return (Candle.exchange == exchange, Candle.symbol == symbol, Candle.interval == interval)
 
 
-def newest_open_time(*, session: Session, exchange: str, symbol: str) -> datetime | None:
-    return session.scalar(select(func.max(Candle.open_time)).where(*_market_filter(exchange, symbol)))
+def newest_open_time(*, session: Session, exchange: str, symbol: str, interval: str) -> datetime | None:
+    return session.scalar(select(func.max(Candle.open_time)).where(*_market_filter(exchange, symbol, interval)))
 
 
-def count_candles(*, session: Session, exchange: str, symbol: str) -> int:
-    return session.scalar(select(func.count()).select_from(Candle).where(*_market_filter(exchange, symbol))) or 0
+def count_candles(*, session: Session, exchange: str, symbol: str, interval: str) -> int:
+    return session.scalar(select(func.count()).select_from(Candle).where(*_market_filter(exchange, symbol, interval))) or 0
 
 
 def candles_to_frame(candles: Iterable) -> pd.DataFrame:
@@ -36,7 +35,7 @@ def candles_to_frame(candles: Iterable) -> pd.DataFrame:
     return frame
 
 
-def write_candles(frame: pd.DataFrame, *, session: Session, exchange: str, symbol: str, source: str,
+def write_candles(frame: pd.DataFrame, *, session: Session, exchange: str, symbol: str, interval: str, source: str,
                   ingested_at: datetime | None = None) -> None:
     """Upsert a frame of validated candles (aware UTC `open_time` index, float value columns).
 
@@ -56,7 +55,7 @@ def write_candles(frame: pd.DataFrame, *, session: Session, exchange: str, symbo
     else:
         open_times, stamp = times.to_pydatetime().tolist(), ingested_at
     values = frame[list(_VALUE_COLUMNS)].to_numpy(dtype=float).tolist()
-    rows = [(exchange, symbol, INTERVAL, t, *v, source, stamp) for t, v in zip(open_times, values)]
+    rows = [(exchange, symbol, interval, t, *v, source, stamp) for t, v in zip(open_times, values)]
     sql = _UPSERT_SQL.replace("?", "?" if sqlite_ else "%s")
     connection = session.connection()
     for start in range(0, len(rows), BATCH_ROWS):
@@ -74,11 +73,11 @@ _UPSERT_SQL = (
 )
 
 
-def load_frame(*, session: Session, exchange: str, symbol: str,
+def load_frame(*, session: Session, exchange: str, symbol: str, interval: str,
                since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
     """Closed candles as a frame indexed by aware UTC `open_time`, with since < open_time <= until."""
     stmt = select(Candle.open_time, *[getattr(Candle, c) for c in _VALUE_COLUMNS]).where(
-        *_market_filter(exchange, symbol))
+        *_market_filter(exchange, symbol, interval))
     if since is not None:
         stmt = stmt.where(Candle.open_time > since)
     if until is not None:
@@ -89,37 +88,32 @@ def load_frame(*, session: Session, exchange: str, symbol: str,
     return frame.set_index("open_time")
 
 
-def open_times_between(*, session: Session, exchange: str, symbol: str, since: datetime,
+def open_times_between(*, session: Session, exchange: str, symbol: str, interval: str, since: datetime,
                        until: datetime) -> list[datetime]:
     """The stored candles' open_time in [since, until], ascending."""
     return list(session.scalars(select(Candle.open_time)
-                                .where(*_market_filter(exchange, symbol), Candle.open_time >= since,
+                                .where(*_market_filter(exchange, symbol, interval), Candle.open_time >= since,
                                        Candle.open_time <= until)
                                 .order_by(Candle.open_time)))
 
 
-def find_gaps(open_times: Iterable[datetime]) -> list[tuple[datetime, datetime, int]]:
-    """Runs of missing hours: (last present, first present after, hours missing)."""
+def find_gaps(open_times: Iterable[datetime], step: timedelta) -> list[tuple[datetime, datetime, int]]:
+    """Runs of missing candles: (last present, first present after, candles missing)."""
     gaps = []
     previous = None
     for t in open_times:
-        if previous is not None and t - previous > timedelta(hours=1):
-            gaps.append((previous, t, int((t - previous) / timedelta(hours=1)) - 1))
+        if previous is not None and t - previous > step:
+            gaps.append((previous, t, int((t - previous) / step) - 1))
         previous = t
     return gaps
 
 
-def gaps_between(*, session: Session, exchange: str, symbol: str,
-                 since: datetime | None = None) -> list[tuple[datetime, datetime, int]]:
-    stmt = select(Candle.open_time).where(*_market_filter(exchange, symbol))
-    if since is not None:
-        stmt = stmt.where(Candle.open_time >= since)
-    return find_gaps(session.scalars(stmt.order_by(Candle.open_time)))
-
-
-def describe_gaps(gaps: list[tuple[datetime, datetime, int]], limit: int = 3) -> str:
+def describe_gaps(gaps: list[tuple[datetime, datetime, int]], limit: int = 3, *, interval: str = "1h") -> str:
+    """`12 missing hours in 3 gaps (...)`; candles of other intervals are counted as candles."""
     if not gaps:
         return "no gaps"
+    unit, short = ("hours", "h") if interval == "1h" else (f"{interval} candles", f" x {interval}")
     missing = sum(g[2] for g in gaps)
-    shown = ", ".join(f"{g[2]}h after {g[0]:%Y-%m-%dT%H}Z" for g in sorted(gaps, key=lambda g: -g[2])[:limit])
-    return f"{missing} missing hours in {len(gaps)} gaps (largest: {shown})"
+    stamp = "%Y-%m-%dT%H:%M" if interval == "15m" else "%Y-%m-%dT%H"
+    shown = ", ".join(f"{g[2]}{short} after {g[0].strftime(stamp)}Z" for g in sorted(gaps, key=lambda g: -g[2])[:limit])
+    return f"{missing} missing {unit} in {len(gaps)} gaps (largest: {shown})"

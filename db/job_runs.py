@@ -17,8 +17,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def start_job_run(*, session: Session, job: str, exchange: str | None, symbol: str | None) -> int:
-    run = JobRun(job=job, exchange=exchange, symbol=symbol, started_at=_now(), status="running")
+def start_job_run(*, session: Session, job: str, exchange: str | None, symbol: str | None, interval: str | None) -> int:
+    run = JobRun(job=job, exchange=exchange, symbol=symbol, interval=interval, started_at=_now(), status="running")
     session.add(run)
     session.flush()
     return run.id
@@ -37,28 +37,29 @@ def finish_job_run(*, session: Session, run_id: int, status: str, rows: int | No
 
 
 def fail_stale_running(*, session: Session, message: str = "abandoned: the process running it stopped",
-                       job: str | None = None, exchange: str | None = None, symbol: str | None = None) -> int:
+                       job: str | None = None, exchange: str | None = None, symbol: str | None = None, interval: str | None = None) -> int:
     """Mark `running` rows failed (all, or those of one job and/or market); called at daemon start
     for the jobs no other process can be running."""
     stmt = update(JobRun).where(JobRun.status == "running")
     if job is not None:
         stmt = stmt.where(JobRun.job == job)
     if exchange is not None:
-        stmt = stmt.where(JobRun.exchange == exchange, JobRun.symbol == symbol)
+        stmt = stmt.where(JobRun.exchange == exchange, JobRun.symbol == symbol, JobRun.interval == interval)
     result = session.execute(stmt.values(status="failed", message=message, finished_at=_now()))
     return result.rowcount or 0
 
 
-def last_run(*, session: Session, job: str, exchange: str, symbol: str,
+def last_run(*, session: Session, job: str, exchange: str, symbol: str, interval: str,
              status: str | None = None) -> JobRun | None:
     """The newest run of one job for one market (optionally: with this status)."""
-    stmt = select(JobRun).where(JobRun.job == job, JobRun.exchange == exchange, JobRun.symbol == symbol)
+    stmt = select(JobRun).where(JobRun.job == job, JobRun.exchange == exchange, JobRun.symbol == symbol,
+                                JobRun.interval == interval)
     if status is not None:
         stmt = stmt.where(JobRun.status == status)
     return session.scalars(stmt.order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1)).first()
 
 
-def last_runs(*, session: Session, exchange: str, symbol: str, limit: int = 10) -> list[JobRun]:
-    stmt = (select(JobRun).where(JobRun.exchange == exchange, JobRun.symbol == symbol)
+def last_runs(*, session: Session, exchange: str, symbol: str, interval: str, limit: int = 10) -> list[JobRun]:
+    stmt = (select(JobRun).where(JobRun.exchange == exchange, JobRun.symbol == symbol, JobRun.interval == interval)
             .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
     return list(session.scalars(stmt))

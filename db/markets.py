@@ -7,13 +7,13 @@ from sqlalchemy.orm import Session
 from db.models import BacktestRun, Candle, JobRun, ModelRun
 
 
-def stored_markets(*, session: Session) -> list[tuple[str, str]]:
-    """(exchange, symbol) pairs, sorted."""
+def stored_markets(*, session: Session) -> list[tuple[str, str, str]]:
+    """(exchange, symbol, interval) market keys, sorted."""
     query = union(
-        select(Candle.exchange, Candle.symbol).distinct(),
-        select(ModelRun.exchange, ModelRun.symbol).distinct(),
-        select(BacktestRun.exchange, BacktestRun.symbol).distinct(),
-        select(JobRun.exchange, JobRun.symbol).where(JobRun.exchange.is_not(None), JobRun.symbol.is_not(None))
-        .distinct(),
+        select(Candle.exchange, Candle.symbol, Candle.interval).distinct(),
+        select(ModelRun.exchange, ModelRun.symbol, ModelRun.interval).distinct(),
+        select(BacktestRun.exchange, BacktestRun.symbol, BacktestRun.interval).distinct(),
+        select(JobRun.exchange, JobRun.symbol, JobRun.interval)
+        .where(JobRun.exchange.is_not(None), JobRun.symbol.is_not(None), JobRun.interval.is_not(None)).distinct(),
     )
-    return sorted((r[0], r[1]) for r in session.execute(query))
+    return sorted((r[0], r[1], r[2]) for r in session.execute(query))

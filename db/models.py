@@ -52,7 +52,8 @@ class Candle(Base):
 class JobRun(Base):
     __tablename__ = "job_runs"
     __table_args__ = (
-        Index("ix_job_runs_market_job_started", "exchange", "symbol", "job", "started_at"),
+        # migration 0007: the whole market key
+        Index("ix_job_runs_market_job_started", "exchange", "symbol", "interval", "job", "started_at"),
         Index("ix_job_runs_started", "started_at"),  # migration 0003: the last runs, failures since
     )
 
@@ -60,6 +61,7 @@ class JobRun(Base):
     job: Mapped[str] = mapped_column(String(16))
     exchange: Mapped[str | None] = mapped_column(String(32))
     symbol: Mapped[str | None] = mapped_column(String(32))
+    interval: Mapped[str | None] = mapped_column(String(8))  # migration 0007; NULL for runs of no market
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))

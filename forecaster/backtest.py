@@ -20,17 +20,12 @@ from . import bands, metrics, windows
 from .config import ModelConfig
 from .errors import NotEnoughHistory
 from .frames import candles_frame, step_grid
-from .intervals import DEFAULT_INTERVAL, Interval, get_interval
+from .intervals import DEFAULT_INTERVAL, Interval, backtest_defaults, get_interval
 from .predict import Forecaster
 from .train import train
 
 
-def defaults(interval: str | Interval = DEFAULT_INTERVAL) -> dict:
-    """The backtest's defaults for an interval, in its steps (forecaster/intervals.py): for 1h,
-    90 days, an origin every hour, a refit every 168 hours on the last 4,320, 24 hours ahead."""
-    iv = get_interval(interval)
-    return {"days": iv.backtest_days, "step": 1, "retrain_every": iv.retrain_every,
-            "train_steps": iv.train_steps, "horizon": iv.horizon}
+defaults = backtest_defaults  # forecaster/intervals.py: defined once
 
 
 @dataclass

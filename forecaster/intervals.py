@@ -51,6 +51,12 @@ class Interval:
         minute_of_day = times.hour.to_numpy() * 60 + times.minute.to_numpy()
         return times.day_of_week.to_numpy() * self.steps_per_day + minute_of_day // self.minutes
 
+    def closed_after(self, newest, now) -> float:
+        """How many candles have closed after the one that opened at ``newest`` (its own close
+        included is 0): the lag of a store whose newest candle is ``newest``, in steps. Anchored on
+        ``newest``, so it holds whatever minute of the day the exchange starts its candles at."""
+        return max(0, (now - newest) // self.step - 1)
+
     def bootstrap_block(self, horizon: int) -> int:
         """Origins resampled together when origins overlap: a day of them, or a horizon if longer
         (a week for daily candles forecast 7 days ahead)."""
@@ -71,6 +77,15 @@ INTERVALS: dict[str, Interval] = {
                    volatility_steps=1460, retrain_every=7, backtest_days=360),
 }
 DEFAULT_INTERVAL = "1h"
+
+
+def backtest_defaults(interval: str | Interval = DEFAULT_INTERVAL) -> dict:
+    """The backtest's defaults for an interval, in its steps: for 1h, 90 days, an origin every hour,
+    a refit every 168 hours on the last 4,320, 24 hours ahead. The one definition: the CLI, the
+    backtest job and forecaster.backtest read it."""
+    iv = get_interval(interval)
+    return {"days": iv.backtest_days, "step": 1, "retrain_every": iv.retrain_every,
+            "train_steps": iv.train_steps, "horizon": iv.horizon}
 
 
 def get_interval(name: str | Interval) -> Interval:

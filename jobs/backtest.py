@@ -5,7 +5,7 @@ the same origins supersedes these rows; they stay in `prediction_history`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pandas as pd
 
@@ -74,19 +74,21 @@ def backtest_market(services, market: Market, *, days: int, step: int, retrain_e
     from jobs.train import model_config
 
     sessions = services.sessions
-    config = config or model_config(services.settings)
+    config = config or model_config(services.settings, market.interval)
     device = resolve_device(services.settings.device)
     started = datetime.now(timezone.utc)
     with recorded(sessions, "backtest", market) as record:
         with sessions() as s:
-            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             if newest is None:
                 raise JobError(f"{market}: no candles stored yet")
             # Only what the first fit and the last target need: (first origin - train window, L].
-            since = newest - timedelta(hours=horizon + days * 24 + history_steps(config, train_hours))
-            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, since=since)
+            step_length = market.step.step
+            since = newest - step_length * (horizon + days * market.step.steps_per_day
+                                            + history_steps(config, train_hours))
+            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, since=since)
         n_fits = len(plan_walk_forward(frame.index, days=days, step=step, retrain_every=retrain_every,
-                                       horizon=horizon).fit_origins)
+                                       horizon=horizon, interval=market.interval).fit_origins)
         try:
             with progress(f"backtest {market}", n_fits) as bar:
                 result = walk_forward(frame, days=days, step=step, retrain_every=retrain_every,
@@ -99,11 +101,11 @@ def backtest_market(services, market: Market, *, days: int, step: int, retrain_e
                     "horizon": horizon}
         with sessions() as s, s.begin():
             run_id = record_backtest_run(
-                session=s, exchange=market.exchange, symbol=market.symbol, started_at=started,
+                session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, started_at=started,
                 finished_at=datetime.now(timezone.utc), settings=settings, config={**config.to_dict(), "horizon": horizon},
                 code_version=code_version(), device=str(device), summary=result.summary, table=result.table,
                 origins=pd.DatetimeIndex(result.predictions["origin_time"].unique()))
-            n = write_predictions(result.predictions, session=s, exchange=market.exchange, symbol=market.symbol,
+            n = write_predictions(result.predictions, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                                   kind="backtest", model_run_id=None, backtest_run_id=run_id)
         record.rows = n
         sm = result.summary

@@ -164,7 +164,7 @@ def train(settings, market: Optional[list[str]] = MarketOpt,
     services = _services(settings)
     try:
         for m in _markets(settings, market):
-            r = train_market(services, m, train_hours=train_hours or settings.train_hours, until=end,
+            r = train_market(services, m, train_hours=train_hours or settings.train_steps_for(m.interval), until=end,
                              promote=end is None or promote)
             typer.echo(r.summary())
     finally:
@@ -199,23 +199,32 @@ def predict(settings, market: Optional[list[str]] = MarketOpt,
 @app.command()
 @command
 def backtest(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
-             days: int = typer.Option(90, min=1, max=MAX_BACKFILL_DAYS,
-                                      help="days of origins, ending a horizon before the newest candle"),
-             step: int = typer.Option(1, min=1, help="hours between origins (1: every hour, as the daemon forecasts)"),
-             retrain_every: int = typer.Option(168, "--retrain-every", min=1, max=MAX_TRAIN_HOURS,
-                                               help="hours between refits"),
-             train_hours: int = typer.Option(4320, "--train-hours", min=48, max=MAX_TRAIN_HOURS,
-                                             help="the LSTM's training window"),
+             days: Optional[int] = typer.Option(None, min=1, max=MAX_BACKFILL_DAYS,
+                                                help="days of origins, ending a horizon before the newest candle "
+                                                     "(default by interval: 90 for 1h, 30 for 15m, 180 for 4h, 360 for 1d)"),
+             step: int = typer.Option(1, min=1, help="steps (hours for 1h) between origins (1: every step, "
+                                                     "as the daemon forecasts)"),
+             retrain_every: Optional[int] = typer.Option(None, "--retrain-every", min=1, max=MAX_TRAIN_HOURS,
+                                                         help="steps between refits (default a week: 168 for 1h)"),
+             train_hours: Optional[int] = typer.Option(None, "--train-hours", min=48, max=MAX_TRAIN_HOURS,
+                                                       help="the LSTM's training window in steps of the market's "
+                                                            "interval (default 180 days: 4320 for 1h)"),
              horizon: Optional[int] = typer.Option(None, "--horizon", min=1, max=168,
-                                                   help="hours ahead (default FORECASTER_HORIZON)")):
+                                                   help="steps ahead (default FORECASTER_HORIZON, or the "
+                                                        "interval's: 24 for 1h, 7 for 1d)")):
     """Walk-forward evaluation: writes kind='backtest' rows, prints MAE, rMAE, coverage and interval score
     next to naive and the model-free bands, with a bootstrap interval."""
     from exchanges.base import parse_market
     from jobs.backtest import backtest_market
     services = _services(settings)
     try:
-        r = backtest_market(services, parse_market(market), days=days, step=step, retrain_every=retrain_every,
-                            train_hours=train_hours, horizon=horizon or settings.horizon)
+        from forecaster.intervals import backtest_defaults
+        m = parse_market(market)
+        d = backtest_defaults(m.interval)
+        r = backtest_market(services, m, days=days or d["days"], step=step,
+                            retrain_every=retrain_every or d["retrain_every"],
+                            train_hours=train_hours or settings.train_steps_for(m.interval),
+                            horizon=horizon or settings.horizon_for(m.interval))
     finally:
         services.close()
     typer.echo(r.report())

@@ -159,9 +159,9 @@ class MarketCycles:
             if lock.is_done(slot):
                 return NOTHING
             try:
-                return train_market(self.services, market, train_hours=self.settings.train_hours,
+                return train_market(self.services, market, train_hours=self.settings.train_steps_for(market.interval),
                                     stop=StopWhenLockLost(self.stop, lock), before_write=lock.ensure,
-                                    config=model_config(self.settings))
+                                    config=model_config(self.settings, market.interval))
             finally:
                 # Not when the lock is lost or the daemon stops: another worker may take it over.
                 if slot is not None and not self.stop.is_set() and lock.lost() is None:
@@ -226,7 +226,7 @@ class MarketCycles:
         log.info("job=%s market=%s status=skipped: %s", job, market, message)
         try:
             with self.services.sessions() as s, s.begin():
-                run_id = start_job_run(session=s, job=job, exchange=market.exchange, symbol=market.symbol)
+                run_id = start_job_run(session=s, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
                 finish_job_run(session=s, run_id=run_id, status=SKIPPED, rows=0, message=message)
         except Exception as exc:
             log.warning("could not record skipped %s of %s: %s", job, market, describe_error(exc))
@@ -250,9 +250,9 @@ class MarketCycles:
     def fail_stale(self, job: str, market: Market, message: str) -> None:
         """Called with the job's lock held, so nothing of this job and market can be running."""
         with self.services.sessions() as s, s.begin():
-            runs = fail_stale_running(session=s, job=job, exchange=market.exchange, symbol=market.symbol,
+            runs = fail_stale_running(session=s, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                                       message=message)
-            models = fail_stale_training(session=s, exchange=market.exchange, symbol=market.symbol) \
+            models = fail_stale_training(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval) \
                 if job == "train" else 0
         if runs or models:
             log.warning("%s %s: marked %d stale running job run(s) and %d training model run(s) failed",

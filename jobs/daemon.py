@@ -2,9 +2,11 @@
 
 Two scheduled jobs, each with an explicit id, coalesce=True, max_instances=1 and a misfire grace of
 FORECASTER_MISFIRE_GRACE_SECONDS; each only hands work to a pool and returns:
-- `ingest` on FORECASTER_INGEST_CRON (+ FORECASTER_INGEST_DELAY_SECONDS): every market's ingest
-  cycle (new closed candles, then a forecast if the newest candle has none yet) goes to the ingest
-  pool, FORECASTER_INGEST_WORKERS threads of its own, so an hour's forecasts never wait behind a
+- `ingest` on FORECASTER_INGEST_CRON (+ FORECASTER_INGEST_DELAY_SECONDS), and `ingest-15m` every
+  15 minutes (+ the same delay) when a 15m market is served: every market's ingest cycle (new
+  closed candles, then a forecast if the newest candle has none yet) goes to the ingest pool; a
+  4h or 1d market only when a candle of its own has closed since its newest stored one (so a day
+  market is asked once a day, a few seconds after its exchange's day boundary); the ingest pool is FORECASTER_INGEST_WORKERS threads of its own, so an hour's forecasts never wait behind a
   training. It also runs once at start: that is the catch-up, decided from the data (an empty
   store back-fills, a market without a promoted model gets trained, a newest origin without a
   forecast gets one).
@@ -55,6 +57,7 @@ from jobs.training import TrainingWorkers, resolve_train_workers, threads_per_tr
 
 log = logging.getLogger("forecaster.daemon")
 SHUTDOWN_GRACE_SECONDS = 10.0
+QUARTER_HOUR_CRON = "*/15 * * * *"  # the ingest of 15m markets, FORECASTER_INGEST_DELAY_SECONDS after
 
 
 def run_daemon(settings) -> int:
@@ -106,7 +109,9 @@ class Daemon:
         self.metrics = Metrics(self.state, pools={"ingest": self.ingest_pool, "train": self.training})
         self.cycles.metrics = self.metrics
         self.scheduler = BlockingScheduler(timezone=timezone.utc, executors={"default": DaemonThreadExecutor()})
-        self._ingest_trigger = cron_trigger(self.settings.ingest_cron, delay_seconds=self.settings.ingest_delay_seconds)
+        delay = self.settings.ingest_delay_seconds
+        self._ingest_trigger = cron_trigger(self.settings.ingest_cron, delay_seconds=delay)
+        self._quarter_trigger = cron_trigger(QUARTER_HOUR_CRON, delay_seconds=delay)
         self._retrain_trigger = cron_trigger(self.settings.retrain_cron)
         # Where this daemon starts each round of ingests: daemons sharing markets start apart.
         self._ingest_offset = os.getpid() % max(1, len(self.markets))
@@ -179,18 +184,29 @@ class Daemon:
         return {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace, "replace_existing": True}
 
     def _add_jobs(self) -> None:
-        self.scheduler.add_job(self._ingest_all, self._ingest_trigger, id="ingest", name="ingest",
-                               next_run_time=datetime.now(timezone.utc), **self._job_options())
+        now = datetime.now(timezone.utc)
+        quarter = [m for m in self.markets if m.interval == "15m"]
+        hourly_or_longer = [m for m in self.markets if m.interval != "15m"]
+        if hourly_or_longer:
+            self.scheduler.add_job(self._ingest_all, self._ingest_trigger, args=[hourly_or_longer, self._ingest_trigger],
+                                   id="ingest", name="ingest", next_run_time=now, **self._job_options())
+        if quarter:
+            self.scheduler.add_job(self._ingest_all, self._quarter_trigger, args=[quarter, self._quarter_trigger],
+                                   id="ingest-15m", name="ingest 15m", next_run_time=now, **self._job_options())
         self.scheduler.add_job(self._retrain_all, self._retrain_trigger, id="retrain", name="retrain",
                                **self._job_options())
         self.scheduler.add_listener(self._on_scheduler_event,
                                     EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_SCHEDULER_STARTED)
 
-    def _ingest_all(self) -> None:
-        """Every market's ingest cycle into the ingest pool (one per market at a time)."""
-        slot = latest_fire_time(self._ingest_trigger, datetime.now(timezone.utc))
-        order = self.markets[self._ingest_offset:] + self.markets[:self._ingest_offset]
-        for m in order:
+    def _ingest_all(self, markets: list[Market], trigger) -> None:
+        """Every due market's ingest cycle into the ingest pool (one per market at a time)."""
+        now = datetime.now(timezone.utc)
+        slot = latest_fire_time(trigger, now)
+        offset = self._ingest_offset % max(1, len(markets))
+        snapshot = self.state.snapshot()
+        for m in markets[offset:] + markets[:offset]:
+            if not _due(m, snapshot[m].newest_candle, now):
+                continue
             if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.run_logged(self.cycles.ingest_cycle, m, slot)):
                 log.info("ingest %s: the previous ingest of this market is still queued or running", m)
 
@@ -221,6 +237,15 @@ class Daemon:
         """Train a market that has no promoted model as soon as a training worker is free."""
         if not self.stop.is_set():
             self.training.request(market)
+
+
+def _due(market: Market, newest: datetime | None, now: datetime) -> bool:
+    """Whether a market's ingest has anything to ask for: always for 15m and 1h markets (each tick
+    of their schedule is a new candle, and the last one is re-read for amendments); for 4h and 1d
+    markets only once a candle after the newest stored one has closed."""
+    if newest is None or market.interval in ("15m", "1h"):
+        return True
+    return market.step.closed_after(newest, now) >= 1
 
 
 def _listed(markets: list[Market], shown: int = 10) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from db.candle_gaps import forget_gaps, record_gap, recorded_gaps, stored_open_times, stored_span
 from db.candles import candles_to_frame, describe_gaps, find_gaps, write_candles
-from exchanges.base import HOUR, ExchangeClient, ExchangeError, Market
+from exchanges.base import ExchangeClient, ExchangeError, Market
 from jobs.recording import one_line
 
 CONFIRM_CHECKS = 2
@@ -34,21 +34,24 @@ MAX_ASKED_PER_RUN = 5
 class Gap:
     first: datetime  # the first missing open_time
     last: datetime  # the last missing open_time
+    step: timedelta  # the market's candle interval
 
     @property
     def hours(self) -> int:
-        return int((self.last - self.first) / HOUR) + 1
+        """Missing candles (hours for 1h markets; the `candle_gaps.hours` column counts these)."""
+        return int((self.last - self.first) / self.step) + 1
 
     @property
     def before(self) -> datetime:  # the stored candle before the gap
-        return self.first - HOUR
+        return self.first - self.step
 
     def as_tuple(self) -> tuple[datetime, datetime, int]:  # the shape db.candles.describe_gaps takes
-        return self.before, self.last + HOUR, self.hours
+        return self.before, self.last + self.step, self.hours
 
 
 @dataclass
 class GapReport:
+    interval: str = "1h"
     filled_hours: int = 0
     filled_gaps: int = 0
     lacking: list[Gap] = field(default_factory=list)  # asked this run, not on the exchange
@@ -61,7 +64,8 @@ class GapReport:
         if self.filled_hours:
             parts.append(f"filled {self.filled_hours} missing hours in {self.filled_gaps} gaps")
         if self.lacking:
-            parts.append("the exchange lacks " + describe_gaps([g.as_tuple() for g in self.lacking]))
+            parts.append("the exchange lacks " + describe_gaps([g.as_tuple() for g in self.lacking],
+                                                               interval=self.interval))
             if self.confirmed:
                 parts.append(f"{self.confirmed} of them confirmed now, not asked for again")
         if self.waiting:
@@ -77,21 +81,23 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
     has just asked the exchange for every hour after it, so gaps after it count as asked.
     `before_write` is called before each write and raises to stop (see jobs.ingest)."""
     check = before_write or (lambda: None)
-    ex, sym = market.exchange, market.symbol
+    ex, sym, iv = market.exchange, market.symbol, market.interval
+    step = market.step.step
     with sessions() as s:
-        count, oldest, newest = stored_span(session=s, exchange=ex, symbol=sym)
-        recorded = {g.first_missing: g for g in recorded_gaps(session=s, exchange=ex, symbol=sym)}
+        count, oldest, newest = stored_span(session=s, exchange=ex, symbol=sym, interval=iv)
+        recorded = {g.first_missing: g for g in recorded_gaps(session=s, exchange=ex, symbol=sym, interval=iv)}
         if oldest is None:
             return GapReport()
-        missing = int((newest - oldest) / HOUR) + 1 - count
+        missing = int((newest - oldest) / step) + 1 - count
         if missing == sum(g.hours for g in recorded.values() if g.confirmed_at is not None):
             return GapReport()  # every missing hour is in a confirmed gap
-        gaps = [Gap(a + HOUR, b - HOUR) for a, b, _ in find_gaps(stored_open_times(session=s, exchange=ex, symbol=sym))]
+        stored = stored_open_times(session=s, exchange=ex, symbol=sym, interval=iv)
+        gaps = [Gap(a + step, b - step, step) for a, b, _ in find_gaps(stored, step)]
     current = {(g.first, g.last) for g in gaps}
     # Rows whose gap was filled since (an import) or changed shape start over.
     stale = [first for first, r in recorded.items() if (first, r.last_missing) not in current]
     history = {first: r for first, r in recorded.items() if first not in stale}
-    report = GapReport()
+    report = GapReport(interval=iv)
     asked_by_ingest, to_ask = [], []
     for gap in sorted(gaps, key=lambda g: g.first, reverse=True):  # the newest hours matter most
         row = history.get(gap.first)
@@ -104,20 +110,20 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
     report.waiting = max(0, len(to_ask) - MAX_ASKED_PER_RUN)
     check()
     with sessions() as s, s.begin():
-        forget_gaps(session=s, exchange=ex, symbol=sym, first_missing=stale)
+        forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv, first_missing=stale)
         for gap in asked_by_ingest:
             _record_lacking(s, market, gap, history.get(gap.first), now, report)
     for gap in to_ask[:MAX_ASKED_PER_RUN]:
         try:
-            fetched = client.fetch(market, gap.before, gap.last + 2 * HOUR, known=gap.before)
+            fetched = client.fetch(market, gap.before, gap.last + 2 * step, known=gap.before)
         except ExchangeError as exc:
             report.error = f"asking for the {gap.hours}h after {gap.before:%Y-%m-%dT%H}Z: {one_line(exc)}"
             break
         found = [c for c in fetched if gap.first <= c.open_time <= gap.last]
         check()
         with sessions() as s, s.begin():
-            write_candles(candles_to_frame(found), session=s, exchange=ex, symbol=sym, source="api")
-            forget_gaps(session=s, exchange=ex, symbol=sym, first_missing=[gap.first])
+            write_candles(candles_to_frame(found), session=s, exchange=ex, symbol=sym, interval=iv, source="api")
+            forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv, first_missing=[gap.first])
             for rest in _still_missing(gap, {c.open_time for c in found}):
                 _record_lacking(s, market, rest, history.get(gap.first), now, report)
         if found:
@@ -133,19 +139,19 @@ def _still_missing(gap: Gap, found: set[datetime]) -> list[Gap]:
         if t not in found and start is None:
             start = t
         elif t in found and start is not None:
-            runs.append(Gap(start, t - HOUR))
+            runs.append(Gap(start, t - gap.step, gap.step))
             start = None
-        t += HOUR
+        t += gap.step
     if start is not None:
-        runs.append(Gap(start, gap.last))
+        runs.append(Gap(start, gap.last, gap.step))
     return runs
 
 
 def _record_lacking(session, market: Market, gap: Gap, row, now: datetime, report: GapReport) -> None:
     """The exchange was asked for `gap` now and did not have it."""
     checks = (row.checks if row is not None else 0) + 1
-    confirmed = checks >= CONFIRM_CHECKS and now - (gap.last + HOUR) >= CONFIRM_AFTER
-    record_gap(session=session, exchange=market.exchange, symbol=market.symbol, first_missing=gap.first,
+    confirmed = checks >= CONFIRM_CHECKS and now - (gap.last + gap.step) >= max(CONFIRM_AFTER, 2 * gap.step)
+    record_gap(session=session, exchange=market.exchange, symbol=market.symbol, interval=market.interval, first_missing=gap.first,
                last_missing=gap.last, hours=gap.hours, checks=checks,
                first_checked_at=row.first_checked_at if row is not None else now, last_checked_at=now,
                confirmed_at=now if confirmed else None)

@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from db.candles import newest_open_time
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
-from exchanges.base import HOUR, Market, last_closed_open_time
+from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.http_server import BoundedHTTPServer
 
@@ -54,9 +54,9 @@ class DaemonState:
     def refresh(self, sessions, market: Market) -> None:
         """Read the market's newest candle, forecast origin and promoted model from the database."""
         with sessions() as s:
-            candle = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
-            origin = newest_origin(session=s, exchange=market.exchange, symbol=market.symbol)
-            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
+            candle = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            origin = newest_origin(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         model = None if run is None else {"id": run.id, "finished_at": run.finished_at,
                                           **{k: getattr(run, k) for k in _MODEL_FIGURES}}
         with self._lock:
@@ -68,14 +68,15 @@ class DaemonState:
 
     def health(self, now: datetime | None = None) -> tuple[bool, dict]:
         now = now or datetime.now(timezone.utc)
-        last_closed = last_closed_open_time(now)
         markets, healthy = {}, self.running
         for market, st in self.snapshot().items():
-            lag = (last_closed - st.newest_candle) / HOUR if st.newest_candle else None
+            # In the market's own steps: 3 means three 1h, 15m or 1d candles behind.
+            lag = market.step.closed_after(st.newest_candle, now) if st.newest_candle else None
             ok = lag is not None and lag <= self.max_lag_hours
             healthy = healthy and ok
             markets[str(market)] = {
-                "ok": ok, "newest_candle": _iso(st.newest_candle), "lag_hours": lag,
+                "ok": ok, "interval": market.interval, "newest_candle": _iso(st.newest_candle),
+                "lag_steps": lag, "lag_hours": lag * market.step.minutes / 60 if lag is not None else None,
                 "newest_origin": _iso(st.newest_origin), "model_run_id": st.model["id"] if st.model else None,
             }
         return healthy, {"status": "ok" if healthy else "unhealthy",
@@ -144,7 +145,7 @@ class _StateCollector:
             "candle_age": GaugeMetricFamily("forecaster_last_candle_age_seconds",
                                             "Seconds since the newest stored candle closed.", labels=["market"]),
             "lag": GaugeMetricFamily("forecaster_candle_lag_hours",
-                                     "Hours the newest stored candle is behind the last closed hour.",
+                                     "Hours of closed candles after the newest stored one (0 while it is the last closed candle).",
                                      labels=["market"]),
             "origin": GaugeMetricFamily("forecaster_forecast_origin_time_seconds",
                                         "Origin of the newest live forecast (Unix time).", labels=["market"]),
@@ -155,13 +156,13 @@ class _StateCollector:
             **{k: GaugeMetricFamily(f"forecaster_model_{k}", f"{k} of the promoted model on its validation slice.",
                                     labels=["market"]) for k in _MODEL_FIGURES},
         }
-        last_closed = last_closed_open_time(now)
         for market, st in self.state.snapshot().items():
             label = [str(market)]
             if st.newest_candle:
+                step = market.step
                 gauges["candle_ts"].add_metric(label, st.newest_candle.timestamp())
-                gauges["candle_age"].add_metric(label, (now - st.newest_candle - HOUR).total_seconds())
-                gauges["lag"].add_metric(label, (last_closed - st.newest_candle) / HOUR)
+                gauges["candle_age"].add_metric(label, (now - st.newest_candle - step.step).total_seconds())
+                gauges["lag"].add_metric(label, step.closed_after(st.newest_candle, now) * step.minutes / 60)
             if st.newest_origin:
                 gauges["origin"].add_metric(label, st.newest_origin.timestamp())
             if st.model:

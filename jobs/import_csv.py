@@ -36,8 +36,9 @@ class ImportResult:
 
 def import_csv(sessions, path: Path, market: Market, *, now: datetime | None = None) -> ImportResult:
     path = Path(path)
-    # A candle is usable once its hour has ended: open_time + 1 h <= now.
-    newest_allowed = pd.Timestamp(now or datetime.now(timezone.utc)) - pd.Timedelta(hours=1)
+    # A candle is usable once its interval has ended: open_time + step <= now.
+    step = pd.Timedelta(market.step.step)
+    newest_allowed = pd.Timestamp(now or datetime.now(timezone.utc)) - step
     with recorded(sessions, "import", market) as record:
         if path.is_dir():
             raise CsvError(f"{path}: is a directory, not a CSV file")
@@ -46,18 +47,19 @@ def import_csv(sessions, path: Path, market: Market, *, now: datetime | None = N
         total_lines = _count_lines(path)
         read = 0
         with sessions() as s, s.begin(), progress(f"import {path.name}", total_lines) as bar:
-            before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
+            before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             ingested_at = datetime.now(timezone.utc)
             seen: set[int] = set()  # every ts of the file so far, as epoch ns: duplicates across batches
+            grid = _Grid(market.interval, step)
             for chunk_start, chunk in _chunks(path):
-                frame = _validated_frame(path, chunk, chunk_start, seen, newest_allowed)
-                write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, source="csv",
+                frame = _validated_frame(path, chunk, chunk_start, seen, newest_allowed, grid)
+                write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, source="csv",
                               ingested_at=ingested_at)
                 read += len(chunk)
                 bar.advance(len(chunk))
             if read == 0:
                 raise CsvError(f"{path}: no data rows, only a header: nothing to import")
-            after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
+            after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         record.rows = after - before
         record.message = f"{path.name}: {read} rows read, {after - before} new candles"
         return ImportResult(read, after - before)
@@ -82,8 +84,33 @@ def _chunks(path: Path):
         raise CsvError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
 
 
+@dataclass
+class _Grid:
+    """The interval's grid: whole hours for 1h and longer (whole quarter-hours for 15m), and every
+    candle a whole number of steps after the file's first (4h and day candles start at the
+    exchange's own hour of the day)."""
+
+    interval: str
+    step: pd.Timedelta
+    anchor: pd.Timestamp | None = None
+
+    def off(self, ts: pd.Series) -> np.ndarray:
+        unit = min(self.step, pd.Timedelta(hours=1))
+        if len(ts) == 0:
+            return np.zeros(0, bool)
+        if self.anchor is None:
+            self.anchor = ts.iloc[0]
+        return ((ts - ts.dt.floor(unit)) != pd.Timedelta(0)).to_numpy() | \
+            (((ts - self.anchor) % self.step) != pd.Timedelta(0)).to_numpy()
+
+    def problem(self) -> str:
+        if self.interval == "1h":
+            return "ts is not on the hour (minutes, seconds and fractions must be 0)"
+        return f"ts is not on the {self.interval} grid (a whole number of {self.interval} steps after the first row)"
+
+
 def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set[int],
-                     newest_allowed: pd.Timestamp) -> pd.DataFrame:
+                     newest_allowed: pd.Timestamp, grid: _Grid) -> pd.DataFrame:
     lines = np.arange(first_line, first_line + len(chunk))
     ts = _parse_ts(chunk["ts"])
     _fail_at(path, lines, ts.isna().to_numpy(), "ts is not ISO-8601 UTC or epoch milliseconds", chunk)
@@ -96,10 +123,9 @@ def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set
         ((v[:, :4] <= 0).any(axis=1), "a price is not positive"),
         (vol < 0, "volume is negative"),
         (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
-        ((ts.dt.minute != 0) | (ts.dt.second != 0) | (ts.dt.microsecond != 0) | (ts.dt.nanosecond != 0),
-         "ts is not on the hour (minutes, seconds and fractions must be 0)"),
-        (ts > newest_allowed, f"the candle's hour has not closed yet (newest closed hour: "
-                              f"{newest_allowed:%Y-%m-%dT%H:00:00Z})"),
+        (grid.off(ts), grid.problem()),
+        (ts > newest_allowed, f"the candle's {'hour' if grid.interval == '1h' else grid.interval} has not closed "
+                              f"yet (it must open at or before {newest_allowed:%Y-%m-%dT%H:%M:%SZ})"),
     ]
     for mask, problem in checks:
         _fail_at(path, lines, np.asarray(mask), problem, chunk)

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from db.candles import candles_to_frame, count_candles, newest_open_time, write_candles
-from exchanges.base import HOUR, ExchangeClient, ExchangeError, Market, last_closed_open_time
+from exchanges.base import ExchangeClient, ExchangeError, Market
 from jobs.gaps import repair_gaps
 from jobs.recording import recorded
 
-# Each pass asks again for the last few stored hours: an exchange may still amend the candle it
+# Each pass asks again for the last two stored candles: an exchange may still amend the candle it
 # has just closed, and the upsert rewrites a row only if its values changed.
-OVERLAP = timedelta(hours=2)
+OVERLAP_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class IngestResult:
     market: Market
     new_rows: int
     newest: datetime | None
-    gaps: int  # missing hours the exchange was asked for this run and does not have
+    gaps: int  # missing candles the exchange was asked for this run and does not have
 
 
 def ingest_market(sessions, client: ExchangeClient, market: Market, *, backfill_days: int,
@@ -30,37 +30,41 @@ def ingest_market(sessions, client: ExchangeClient, market: Market, *, backfill_
     that it still holds this job's lock)."""
     now = now or datetime.now(timezone.utc)
     check = before_write or (lambda: None)
+    step = market.step
     with recorded(sessions, "ingest", market) as record:
         with sessions() as s:
-            stored_newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+            stored_newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         if stored_newest is None:
-            since = last_closed_open_time(now) - timedelta(days=backfill_days)
+            # the candles that closed in the last `backfill_days` days, the oldest one included
+            since = now - timedelta(days=backfill_days) - step.step
         else:
-            since = stored_newest - OVERLAP
+            since = stored_newest - OVERLAP_STEPS * step.step
         # `known`: the exchange served the newest stored hour, so its history cannot end after it.
         candles = client.fetch(market, since, now, known=stored_newest)  # raises ExchangeError: nothing written
-        due = int((last_closed_open_time(now) - since) / HOUR)
+        due = step.closed_after(since, now)
         if not candles and due > 0:
+            unit = "hours" if step.name == "1h" else f"{step.name} candles"
             raise ExchangeError(f"{client.name}: no candles at all for {market} after {since:%Y-%m-%dT%H}Z, where "
-                                f"{due} closed hours were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
+                                f"{due} closed {unit} were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
                                                                   "before): an empty answer" if stored_newest else
                                                                   ": is the market listed?"))
         check()
         with sessions() as s, s.begin():
-            before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
-            write_candles(candles_to_frame(candles), session=s, exchange=market.exchange, symbol=market.symbol,
+            before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            write_candles(candles_to_frame(candles), session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                           source="api")
-            after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol)
+            after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         check()
         gaps = repair_gaps(sessions, client, market, now=now, fetched_since=since, before_write=check)
         with sessions() as s:
-            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         record.rows = after - before + gaps.filled_hours
-        lag = (last_closed_open_time(now) - newest) / HOUR if newest else None
+        lag = step.closed_after(newest, now) if newest else None
         record.message = (f"{after - before} new candles, fetched {len(candles)}, newest "
                           f"{newest:%Y-%m-%dT%H:%M}Z" if newest else "no candles yet")
         if lag:
-            record.message += f", {lag:.0f}h behind the last closed hour"
+            record.message += (f", {lag:.0f}h behind the last closed hour" if step.name == "1h"
+                               else f", {lag:.0f} candles behind the last closed one")
         if gaps.describe():
             record.message += f"; {gaps.describe()}"
         return IngestResult(market, after - before + gaps.filled_hours, newest, sum(g.hours for g in gaps.lacking))

@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, mark_done, try_lock_row
+from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, lock_key, mark_done, try_lock_row
 from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.recording import describe_error
@@ -192,19 +192,20 @@ class PgJobLocks:
         """Lock the first of `markets` (in order) whose run for `slot` is not done and that no other
         worker holds (SKIP LOCKED); None when there is none left."""
         self._ensure_rows([(job, str(m), m) for m in markets])
-        by_name = {str(m): m for m in markets}
+        by_key = {lock_key(m.exchange, m.symbol, m.interval): m for m in markets}
         with self._connection(f"{job} (claiming)") as conn:
-            claimed = claim_due_row(conn, job=job, markets=list(by_name), slot=slot)
+            claimed = claim_due_row(conn, job=job, markets=list(by_key), slot=slot)
             if claimed is None:
                 yield None
                 return
-            market = by_name[f"{claimed[0]}:{claimed[1]}"]
+            market = by_key[lock_key(*claimed)]
             self._name(conn, f"{job} {market}")
             yield self._held(conn, job, market, None)
 
     def _held(self, conn, job: str, market: Market, done_for) -> HeldLock:
         def done(slot: datetime) -> None:
-            mark_done(conn, job=job, exchange=market.exchange, symbol=market.symbol, slot=slot, by=self.owner)
+            mark_done(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
+                      slot=slot, by=self.owner)
             conn.commit()  # the record and the release, at once
         return HeldLock(job, market, True, check=lambda: _connection_problem(conn), done_for=done_for,
                         mark_done=done)
@@ -233,15 +234,15 @@ class PgJobLocks:
 
     def _lock(self, conn, job: str, market: Market, wait: float):
         if wait <= 0:
-            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval, wait=False)
         conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{int(wait * 1000)}ms"})
         try:
-            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=True)
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval, wait=True)
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available: waited in vain
                 raise
             conn.rollback()
-            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, wait=False)
+            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval, wait=False)
 
     def _ensure_rows(self, wanted: list[tuple[str, str, Market]]) -> None:
         with self._rows_guard:
@@ -249,7 +250,7 @@ class PgJobLocks:
         if not missing:
             return
         with self._engine.begin() as conn:
-            ensure_lock_rows(conn, [(job, m.exchange, m.symbol) for job, m in missing])
+            ensure_lock_rows(conn, [(job, m.exchange, m.symbol, m.interval) for job, m in missing])
         with self._rows_guard:
             self._rows.update((job, str(m)) for job, m in missing)
 

@@ -41,14 +41,14 @@ def plot_market(services, market: Market, out: Path, *, days: int = 14, kind: st
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     zone = _zone(tz)
     with services.sessions() as s:
-        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet")
         since = newest - timedelta(days=days)
         # from an hour before the first origin shown, so that its close (the naive forecast) is there
-        candles = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
+        candles = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                              since=since - timedelta(hours=1))
-        preds = load_predictions(session=s, exchange=market.exchange, symbol=market.symbol, kind=kind, since=since)
+        preds = load_predictions(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, kind=kind, since=since)
     figures = scored_figures(preds, candles)
     title = chart_title(market, kind, days, preds, figures)
     path = _draw(market, out, candles, preds, title, horizon, zone, tz)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
 from db.candles import load_frame, newest_open_time
@@ -68,10 +68,10 @@ def predict_market(services, market: Market, *, before_write: Callable[[], None]
     started = time.perf_counter()
     with recorded(sessions, "predict", market) as record:
         with sessions() as s:
-            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
+            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             if run is None:
                 raise JobError(f"{market}: no promoted model yet: run `forecaster train` first")
-            origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+            origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             if origin is None:
                 raise JobError(f"{market}: no candles stored yet")
             try:
@@ -82,9 +82,9 @@ def predict_market(services, market: Market, *, before_write: Callable[[], None]
                 raise JobError(f"{market}: promoted model run {run.id} cannot forecast ({exc}); it is retired and "
                                "the daemon trains a new one (or run `forecaster train`)") from exc
             # The history the model reads, and a lookback of slack to bridge gaps near the origin.
-            hours = forecaster.history_steps + forecaster.config.lookback
-            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
-                               since=origin - timedelta(hours=hours), until=origin)
+            steps = forecaster.history_steps + forecaster.config.lookback
+            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
+                               since=origin - steps * market.step.step, until=origin)
         try:
             forecast = forecaster.forecast(frame, origin)
         except NotEnoughHistory as exc:
@@ -93,7 +93,7 @@ def predict_market(services, market: Market, *, before_write: Callable[[], None]
         if before_write is not None:
             before_write()
         with sessions() as s, s.begin():
-            n = write_predictions(forecast, session=s, exchange=market.exchange, symbol=market.symbol,
+            n = write_predictions(forecast, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                                   kind="live", model_run_id=run.id)
         record.rows = n
         record.message = f"origin {origin:%Y-%m-%dT%H:%M}Z, model run {run.id}"

@@ -18,7 +18,7 @@ import bisect
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
@@ -64,11 +64,11 @@ def predict_at(services, market: Market, start: datetime, end: datetime, *, repl
     outcome = PastForecastOutcome(market, start, end)
     with recorded(sessions, "predict", market) as record:
         with sessions() as s:
-            origins = open_times_between(session=s, exchange=market.exchange, symbol=market.symbol,
+            origins = open_times_between(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                                          since=start, until=end)
             existing = set() if replace else origins_with_forecasts(
-                session=s, exchange=market.exchange, symbol=market.symbol, kind="live", since=start, until=end)
-            models = models_trained_until(session=s, exchange=market.exchange, symbol=market.symbol, until=end)
+                session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, kind="live", since=start, until=end)
+            models = models_trained_until(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, until=end)
         if not origins:
             raise JobError(f"{market}: no candle with open_time in {start:%Y-%m-%dT%H:%M}Z..{end:%Y-%m-%dT%H:%M}Z")
         todo = [o for o in origins if o not in existing]
@@ -85,7 +85,7 @@ def predict_at(services, market: Market, start: datetime, end: datetime, *, repl
                 bar.advance(len(run_origins), f"model run {run_id}")
         with sessions() as s, s.begin():  # all or nothing
             for run_id, frame in forecasts:
-                outcome.rows += write_predictions(frame, session=s, exchange=market.exchange, symbol=market.symbol,
+                outcome.rows += write_predictions(frame, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
                                                   kind="live", model_run_id=run_id)
         outcome.origins = sum(frame["origin_time"].nunique() for _, frame in forecasts)
         outcome.model_run_ids = sorted(by_model)
@@ -118,9 +118,9 @@ def _forecast_with(services, market: Market, run_id: int, origins: list[datetime
             forecaster = Forecaster.load(weights, device="cpu")
         except OutdatedModel as exc:
             raise JobError(f"{market}: model run {run_id} cannot forecast ({exc})") from exc
-        hours = forecaster.history_steps + forecaster.config.lookback
-        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
-                           since=origins[0] - timedelta(hours=hours), until=origins[-1])
+        steps = forecaster.history_steps + forecaster.config.lookback
+        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
+                           since=origins[0] - steps * market.step.step, until=origins[-1])
     parts = []
     for i in range(0, len(origins), CHUNK_ORIGINS):
         chunk = origins[i:i + CHUNK_ORIGINS]

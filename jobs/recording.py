@@ -40,9 +40,9 @@ def describe_error(exc: BaseException) -> str:
 def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     """Record a job run: `running` now, then ok/skipped/failed in a separate transaction, so a job
     whose own transaction rolled back is still recorded as failed."""
-    exchange, symbol = (market.exchange, market.symbol) if market else (None, None)
+    exchange, symbol, interval = (market.exchange, market.symbol, market.interval) if market else (None,) * 3
     with sessions() as s, s.begin():
-        run_id = start_job_run(session=s, job=job, exchange=exchange, symbol=symbol)
+        run_id = start_job_run(session=s, job=job, exchange=exchange, symbol=symbol, interval=interval)
     record = JobRecord(run_id)
     started = time.monotonic()
     try:

@@ -26,7 +26,7 @@ def prune_live_forecasts(sessions, markets: list[Market], keep_days: int, now: d
     for m in markets:
         try:
             with sessions() as s, s.begin():
-                deleted += delete_live_before(session=s, exchange=m.exchange, symbol=m.symbol, before=before)
+                deleted += delete_live_before(session=s, exchange=m.exchange, symbol=m.symbol, interval=m.interval, before=before)
         except Exception as exc:  # tomorrow's run deletes what today's could not
             log.warning("deleting old forecasts of %s failed: %s", m, describe_error(exc))
     log.info("deleted %d live forecasts with a target before %s (FORECASTER_KEEP_FORECAST_DAYS=%d)", deleted,

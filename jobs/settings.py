@@ -227,6 +227,18 @@ class Settings(BaseSettings):
             raise ValueError(str(e)) from None
         return v if overrides else ""
 
+    def horizon_for(self, interval: str) -> int:
+        """FORECASTER_HORIZON if it is set (in steps of every market's interval), else the
+        interval's default (24 for 1h, 7 for 1d: forecaster/intervals.py)."""
+        from forecaster.intervals import get_interval
+        return self.horizon if "horizon" in self.model_fields_set else get_interval(interval).horizon
+
+    def train_steps_for(self, interval: str) -> int:
+        """FORECASTER_TRAIN_HOURS if set (in steps of the market's interval), else the interval's
+        default (4,320 for 1h: 180 days)."""
+        from forecaster.intervals import get_interval
+        return self.train_hours if "train_hours" in self.model_fields_set else get_interval(interval).train_steps
+
     def model_override_dict(self) -> dict:
         from jobs.model_overrides import parse_model_overrides
         return parse_model_overrides(self.model_overrides)
@@ -264,18 +276,25 @@ def load_settings(**overrides) -> Settings:
 
 
 def _check_together(settings: Settings) -> None:
-    """Values that are fine alone but not together: the model the settings describe must be one
-    that can be built and trained on the training window."""
+    """Values that are fine alone but not together: the model the settings describe, for every
+    interval among FORECASTER_MARKETS (1h always: the CLI may name any market), must be one that
+    can be built and trained on the training window."""
     from forecaster.config import ModelConfig
-    try:
-        config = ModelConfig.from_dict({"horizon": settings.horizon, **settings.model_override_dict()})
-    except (TypeError, ValueError) as e:
-        raise SettingsError(f"{ENV_PREFIX}MODEL_OVERRIDES: {e} (with {ENV_PREFIX}HORIZON={settings.horizon})") from None
-    # The lookback, the horizon and the validation slice all come out of the training window; a
-    # window shorter than them cannot hold a single training sample.
-    needed = config.lookback + config.horizon + config.val_steps + 1
-    if settings.train_hours < needed:
-        raise SettingsError(
-            f"{ENV_PREFIX}TRAIN_HOURS: {settings.train_hours} hours cannot hold one training sample of this model: "
-            f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
-            f"{config.val_steps} = {needed - 1} hours (got {settings.train_hours})")
+    intervals = dict.fromkeys(["1h", *(m.interval for m in settings.market_list())])
+    for interval in intervals:
+        horizon = settings.horizon_for(interval)
+        try:
+            config = ModelConfig.for_interval(interval, **{"horizon": horizon, **settings.model_override_dict()})
+        except (TypeError, ValueError) as e:
+            raise SettingsError(f"{ENV_PREFIX}MODEL_OVERRIDES: {e} (with {ENV_PREFIX}HORIZON={horizon}"
+                                + ("" if interval == "1h" else f", for {interval} markets") + ")") from None
+        # The lookback, the horizon and the validation slice all come out of the training window;
+        # a window shorter than them cannot hold a single training sample.
+        needed = config.lookback + config.horizon + config.val_steps + 1
+        train = settings.train_steps_for(interval)
+        if train < needed:
+            unit = "hours" if interval == "1h" else f"{interval} candles"
+            raise SettingsError(
+                f"{ENV_PREFIX}TRAIN_HOURS: {train} {unit} cannot hold one training sample of this model: "
+                f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
+                f"{config.val_steps} = {needed - 1} {unit} (got {train})")

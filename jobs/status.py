@@ -5,7 +5,7 @@ as such. Read-only; never imports torch."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from db.backtest_runs import last_backtest_run
 from db.candles import count_candles, newest_open_time
@@ -14,7 +14,7 @@ from db.job_runs import last_run
 from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
-from exchanges.base import HOUR, Market, last_closed_open_time
+from exchanges.base import Market
 from jobs.figures import validation_line
 
 JOBS = ("ingest", "import", "train", "predict", "backtest")
@@ -34,16 +34,16 @@ def collect_status(services, configured: list[Market], *, only: list[Market] | N
         if only is not None:
             markets = list(dict.fromkeys(only))
         else:
-            stored = [Market(ex, *sym.split("-", 1)) for ex, sym in stored_markets(session=s) if "-" in sym]
+            stored = [Market(ex, *sym.split("-", 1), iv) for ex, sym, iv in stored_markets(session=s) if "-" in sym]
             markets = list(dict.fromkeys([*configured, *stored]))
         return {"now": now, "database": safe_url(services.settings.database_url),
                 "markets": [_market_status(s, m, now, m in configured) for m in markets]}
 
 
 def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
-    ex, sym = market.exchange, market.symbol
-    newest = newest_open_time(session=s, exchange=ex, symbol=sym)
-    run = promoted_run(session=s, exchange=ex, symbol=sym)
+    ex, sym, iv = market.exchange, market.symbol, market.interval
+    newest = newest_open_time(session=s, exchange=ex, symbol=sym, interval=iv)
+    run = promoted_run(session=s, exchange=ex, symbol=sym, interval=iv)
     model = None
     if run is not None:
         model = {"id": run.id, "finished_at": run.finished_at, "train_end": run.train_end,
@@ -51,17 +51,19 @@ def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
                  **{k: getattr(run, k) for k in _MODEL_FIELDS}}
     jobs = {}
     for job in JOBS:
-        last, ok = (last_run(session=s, job=job, exchange=ex, symbol=sym, status=st) for st in (None, "ok"))
+        last, ok = (last_run(session=s, job=job, exchange=ex, symbol=sym, interval=iv, status=st) for st in (None, "ok"))
         jobs[job] = None if last is None else {
             "status": last.status, "started_at": last.started_at, "finished_at": last.finished_at,
             "seconds": (last.finished_at - last.started_at).total_seconds() if last.finished_at else None,
             "rows": last.rows, "message": last.message, "last_ok_at": ok.started_at if ok else None}
-    backtest = last_backtest_run(session=s, exchange=ex, symbol=sym)
+    backtest = last_backtest_run(session=s, exchange=ex, symbol=sym, interval=iv)
     return {"market": str(market), "configured": configured,
-            "candles": count_candles(session=s, exchange=ex, symbol=sym),
+            "candles": count_candles(session=s, exchange=ex, symbol=sym, interval=iv),
             "newest_candle": newest,
-            "lag_hours": _hours(last_closed_open_time(now) - newest) if newest else None,
-            "model": model, "newest_origin": newest_origin(session=s, exchange=ex, symbol=sym),
+            "interval": iv,
+            "lag_steps": market.step.closed_after(newest, now) if newest else None,
+            "lag_hours": (market.step.closed_after(newest, now) * market.step.minutes / 60) if newest else None,
+            "model": model, "newest_origin": newest_origin(session=s, exchange=ex, symbol=sym, interval=iv),
             "jobs": jobs,
             "backtest": None if backtest is None else {
                 "id": backtest.id, "finished_at": backtest.finished_at,
@@ -69,7 +71,7 @@ def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
 
 
 def _hours(delta) -> float:
-    return round(delta / HOUR, 2)
+    return round(delta / timedelta(hours=1), 2)
 
 
 def render_status(report: dict, *, as_json: bool = False) -> str:
@@ -78,10 +80,10 @@ def render_status(report: dict, *, as_json: bool = False) -> str:
     lines = [f"{report['database']} at {_t(report['now'])}"]
     for m in report["markets"]:
         served = "configured" if m["configured"] else "in the database only, not in FORECASTER_MARKETS"
-        lines += ["", f"{m['market']}  ({served})"]
+        lines += ["", f"{m['market']}  ({m['interval']} candles, {served})"]
         if m["newest_candle"]:
-            lines.append(f"  newest candle   {_t(m['newest_candle'])}  lag {m['lag_hours']:g} h  "
-                         f"({m['candles']} candles)")
+            lag = f"{m['lag_hours']:g} h" if m["interval"] == "1h" else f"{m['lag_steps']:g} candles"
+            lines.append(f"  newest candle   {_t(m['newest_candle'])}  lag {lag}  ({m['candles']} candles)")
         else:
             lines.append("  newest candle   none: run `forecaster ingest` or start `forecaster run`")
         lines.append(f"  promoted model  {_model_line(m['model'])}")

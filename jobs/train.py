@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
 from db.candles import load_frame, newest_open_time
@@ -48,10 +48,13 @@ class TrainOutcome:
                 f"{m.get('epochs')} epochs in {m.get('train_seconds', 0):.1f}s on {m.get('device')}")
 
 
-def model_config(settings, **overrides):
-    """The model's hyperparameters: defaults, then FORECASTER_MODEL_OVERRIDES, then `overrides`."""
+def model_config(settings, interval: str = "1h", **overrides):
+    """The model's hyperparameters for a market of `interval`: the interval's defaults
+    (forecaster/intervals.py), FORECASTER_HORIZON if set, FORECASTER_MODEL_OVERRIDES, then
+    `overrides`."""
     from forecaster.config import ModelConfig
-    return ModelConfig.from_dict({"horizon": settings.horizon, **settings.model_override_dict(), **overrides})
+    return ModelConfig.for_interval(interval, **{"horizon": settings.horizon_for(interval),
+                                                 **settings.model_override_dict(), **overrides})
 
 
 def train_market(services, market: Market, *, train_hours: int, until: datetime | None = None,
@@ -69,13 +72,13 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
     fit = fit or train
     check = before_write or (lambda: None)
     settings, sessions = services.settings, services.sessions
-    config = config or model_config(settings)
+    config = config or model_config(settings, market.interval)
     device = resolve_device(settings.device)
     with recorded(sessions, "train", market) as record:
         frame = _training_frame(sessions, market, max(train_hours, config.volatility_steps), until)
         check()
         with sessions() as s, s.begin():
-            run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, device=str(device),
+            run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, device=str(device),
                                      config=config.to_dict(),
                                      train_start=frame.index[max(0, len(frame) - train_hours)].to_pydatetime(),
                                      train_end=frame.index[-1].to_pydatetime())
@@ -102,12 +105,12 @@ def train_market(services, market: Market, *, train_hours: int, until: datetime 
             stored = record_trained(session=s, run_id=run_id, metrics=result.metrics, weights=result.weights,
                                     status="trained" if status == "promoted" else status)
             if stored and status == "promoted":
-                stored = promote_run(session=s, run_id=run_id, exchange=market.exchange, symbol=market.symbol)
+                stored = promote_run(session=s, run_id=run_id, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             if not stored:
                 s.rollback()
                 raise JobError(f"{market}: model run {run_id} was marked failed by another worker while it "
                                "trained (this worker had lost its lock): its result is dropped")
-            prune_weights(session=s, exchange=market.exchange, symbol=market.symbol, keep=settings.keep_models)
+            prune_weights(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, keep=settings.keep_models)
         record.rows = result.metrics.get("n_train")
         record.message = f"model run {run_id} {status}: {reason}"
         return TrainOutcome(market, run_id, status, result.metrics, reason)
@@ -133,14 +136,14 @@ def _record_failed(sessions, run_id: int, exc: Exception) -> None:
         log.warning("could not mark model run %s failed: %s", run_id, one_line(db_exc))
 
 
-def _training_frame(sessions, market: Market, hours: int, until: datetime | None):
+def _training_frame(sessions, market: Market, steps: int, until: datetime | None):
     with sessions() as s:
-        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol)
+        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet: run `forecaster ingest` or `forecaster import-csv`")
         end = min(until, newest) if until else newest
-        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol,
-                           since=end - timedelta(hours=hours), until=end)
+        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
+                           since=end - steps * market.step.step, until=end)
     if frame.empty:
         raise JobError(f"{market}: no candles up to {end:%Y-%m-%dT%H:%M}Z")
     return frame
@@ -158,7 +161,7 @@ def _gate(services, market: Market, result, frame, *, compare_with_promoted: boo
     if not compare_with_promoted:
         return "promoted", "at least as accurate as naive, band no worse than model-free"
     with services.sessions() as s:
-        current = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol)
+        current = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         old_weights = load_weights(session=s, run_id=current.id) if current else None
     if old_weights is None:
         return "promoted", "first model of this market, at least as accurate as naive"

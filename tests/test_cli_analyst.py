@@ -96,8 +96,8 @@ def test_status_shows_every_market_of_the_store_marked_configured_or_not(store):
     assert binance["jobs"]["import"]["status"] == "ok" and binance["jobs"]["backtest"]["status"] == "ok"
     assert binance["backtest"]["days"] == 1 and binance["backtest"]["n_origins"] == 1
     text = run_cli("status", env=env).stdout
-    assert "binance:ETH-USDT  (in the database only, not in FORECASTER_MARKETS)" in text
-    assert "bithumb:ETH-KRW  (configured)" in text
+    assert "binance:ETH-USDT  (1h candles, in the database only, not in FORECASTER_MARKETS)" in text
+    assert "bithumb:ETH-KRW  (1h candles, configured)" in text
     assert re.search(r"last backtest   run 1 at .*: 1 days, step 24 h, 1 origins", text)
 
 

@@ -38,7 +38,7 @@ def _client(fake, exchange):
 
 def _stored(sessions, market):
     with sessions() as s:
-        return load_frame(session=s, exchange=market.exchange, symbol=market.symbol)
+        return load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval="1h")
 
 
 def _expected(candles, since, until):

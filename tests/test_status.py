@@ -24,19 +24,19 @@ def _fill(sessions) -> int:
     newest = datetime(2024, 3, 1, 9, tzinfo=timezone.utc)  # 2 h behind
     candles = [Candle(newest - i * H, 100.0, 101.0, 99.0, 100.5, 3.0) for i in range(5)]
     with sessions() as s, s.begin():
-        write_candles(candles_to_frame(candles), session=s, exchange="bithumb", symbol="ETH-KRW", source="api")
-        run_id = start_model_run(session=s, exchange="bithumb", symbol="ETH-KRW", device="cpu", config={},
+        write_candles(candles_to_frame(candles), session=s, exchange="bithumb", symbol="ETH-KRW", interval="1h", source="api")
+        run_id = start_model_run(session=s, exchange="bithumb", symbol="ETH-KRW", interval="1h", device="cpu", config={},
                                  train_start=newest - 4 * H, train_end=newest - H)
         record_trained(session=s, run_id=run_id, weights=b"weights", status="trained",
                        metrics={"val_mae": 9.5, "val_naive_mae": 10.0, "val_rmae": 0.95, "val_coverage": 0.79,
                                 "n_train": 100, "n_val": 20, "epochs": 3, "device": "cpu"})
-        promote(session=s, run_id=run_id, exchange="bithumb", symbol="ETH-KRW")
+        promote(session=s, run_id=run_id, exchange="bithumb", symbol="ETH-KRW", interval="1h")
         forecast = pd.DataFrame({"origin_time": newest - H, "target_time": [newest, newest + H], "horizon": [1, 2],
                                  "yhat": 100.0, "yhat_lower": 99.0, "yhat_upper": 101.0})
-        write_predictions(forecast, session=s, exchange="bithumb", symbol="ETH-KRW", kind="live", model_run_id=run_id)
+        write_predictions(forecast, session=s, exchange="bithumb", symbol="ETH-KRW", interval="1h", kind="live", model_run_id=run_id)
         for job, status, message in (("ingest", "ok", "5 new candles"), ("train", "ok", "promoted"),
                                      ("ingest", "failed", "bithumb /public/candlestick/ETH_KRW/1h: status 5600")):
-            rid = start_job_run(session=s, job=job, exchange="bithumb", symbol="ETH-KRW")
+            rid = start_job_run(session=s, job=job, exchange="bithumb", symbol="ETH-KRW", interval="1h")
             finish_job_run(session=s, run_id=rid, status=status, rows=5 if status == "ok" else None, message=message)
     return run_id
 
@@ -57,7 +57,7 @@ def test_status_reports_candles_model_forecast_and_last_runs(migrated):
     assert usdt["newest_candle"] is None and usdt["model"] is None and usdt["jobs"]["ingest"] is None
 
     text = render_status(report)
-    assert "bithumb:ETH-KRW  (configured)" in text and "binance:ETH-USDT  (configured)" in text
+    assert "bithumb:ETH-KRW  (1h candles, configured)" in text and "binance:ETH-USDT  (1h candles, configured)" in text
     assert "newest candle   2024-03-01T09:00Z  lag 2 h  (5 candles)" in text
     assert f"promoted model  run {run_id}, trained to 2024-03-01T08:00Z" in text
     assert "val MAE 9.5 vs naive 10, rMAE 0.9500, 80% coverage 0.790" in text
