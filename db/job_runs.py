@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 
 from db.models import JobRun
 
-JOBS = ("ingest", "train", "predict", "backtest", "import")
+# Every job of the service, in the order `forecaster status` lists them: the one list of jobs.
+JOBS = ("ingest", "import", "train", "predict", "backtest")
+# The jobs the daemon runs on its schedules, each under a lock per market (jobs/runtime/locks.py).
+DAEMON_JOBS = ("ingest", "train", "predict")
 STATUSES = ("running", "ok", "failed", "skipped")
 
 

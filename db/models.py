@@ -262,7 +262,7 @@ class CandleGap(Base):
 class JobLock(Base):
     """One row per job and market: the daemon that holds the row's lock (SELECT ... FOR UPDATE, in a
     transaction on a connection of its own) runs that job for that market. Locking a row needs the
-    UPDATE privilege, which the read-only BI role does not have (jobs/locks.py). `done_for` is the
+    UPDATE privilege, which the read-only BI role does not have (jobs/runtime/locks.py). `done_for` is the
     schedule slot (fire time) whose run of this job finished, set in the same transaction that
     releases the lock: the work of a slot is done once, by whichever daemon got to it."""
 

@@ -234,7 +234,7 @@ def backtest(settings, market: str = typer.Option(..., "--market", "-m", help="e
 @command(daemon=True)
 def run(settings):
     """The long-running daemon: ingest, retrain and predict on schedules, catching up at start."""
-    from jobs.daemon import run_daemon
+    from jobs.runtime.daemon import run_daemon
     raise typer.Exit(run_daemon(settings))
 
 

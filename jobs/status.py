@@ -10,14 +10,13 @@ from datetime import datetime, timedelta, timezone
 from db.backtest_runs import last_backtest_run
 from db.candles import count_candles, newest_open_time
 from db.engine import safe_url
-from db.job_runs import last_run
+from db.job_runs import JOBS, last_run
 from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import Market
 from jobs.figures import validation_line
 
-JOBS = ("ingest", "import", "train", "predict", "backtest")
 _MODEL_FIELDS = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae", "val_interval_score",
                  "val_free_interval_score", "n_train", "n_val", "epochs", "device")
 _BACKTEST_FIELDS = ("days", "step", "retrain_every", "train_hours", "horizon", "first_origin", "last_origin",

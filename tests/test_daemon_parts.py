@@ -11,9 +11,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 
 from exchanges.base import parse_market
 from jobs.bootstrap import bootstrap
-from jobs.daemon import CycleFailed, Daemon
-from jobs.health import DaemonState, Metrics
-from jobs.locks import DaemonRefused, LocalJobLocks, LockLost, PgJobLocks, ProcessLock
+from jobs.runtime.daemon import CycleFailed, Daemon
+from jobs.runtime.health import DaemonState, Metrics
+from jobs.runtime.locks import DaemonRefused, LocalJobLocks, LockLost, PgJobLocks, ProcessLock
 from jobs.settings import SettingsError, load_settings
 
 ETH_KRW, ETH_USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
@@ -115,14 +115,32 @@ def test_health_rule_is_the_lag_of_every_market_while_the_scheduler_runs():
     state.running = True
     healthy, body = state.health(now)
     assert healthy and body["status"] == "ok"
-    assert body["markets"]["bithumb:ETH-KRW"] == {"ok": True, "newest_candle": "2024-05-01T08:00:00Z",
-                                                  "lag_hours": 3.0, "newest_origin": None, "model_run_id": None}
+    assert body["markets"]["bithumb:ETH-KRW"] == {"ok": True, "interval": "1h", "newest_candle": "2024-05-01T08:00:00Z",
+                                                  "lag_steps": 3, "lag_hours": 3.0, "newest_origin": None,
+                                                  "model_run_id": None}
     state.markets[ETH_KRW].newest_candle -= timedelta(hours=1)
     healthy, body = state.health(now)
     assert not healthy and body["markets"]["bithumb:ETH-KRW"]["ok"] is False
     assert body["markets"]["binance:ETH-USDT"]["ok"] is True
     state.markets[ETH_KRW].newest_candle = None  # nothing stored (or the database never answered)
     assert state.health(now)[0] is False
+
+
+def test_health_lag_counts_in_each_markets_own_candles():
+    now = datetime(2024, 5, 3, 12, 30, tzinfo=timezone.utc)
+    day, quarter = parse_market("upbit:ETH-KRW@1d"), parse_market("binance:ETH-USDT@15m")
+    state = DaemonState.for_markets([day, quarter], max_lag_hours=3)
+    state.running = True
+    state.markets[day].newest_candle = datetime(2024, 5, 2, tzinfo=timezone.utc)  # yesterday: the last closed day
+    state.markets[quarter].newest_candle = datetime(2024, 5, 3, 11, 30, tzinfo=timezone.utc)  # 3 quarters behind
+    healthy, body = state.health(now)
+    assert healthy
+    assert body["markets"]["upbit:ETH-KRW@1d"]["lag_steps"] == 0
+    assert body["markets"]["binance:ETH-USDT@15m"]["lag_steps"] == 3
+    assert body["markets"]["binance:ETH-USDT@15m"]["lag_hours"] == 0.75
+    state.markets[day].newest_candle = datetime(2024, 4, 28, tzinfo=timezone.utc)  # 4 closed days after it
+    assert state.health(now)[1]["markets"]["upbit:ETH-KRW@1d"] == {**state.health(now)[1]["markets"]["upbit:ETH-KRW@1d"],
+                                                                     "ok": False, "lag_steps": 4}
 
 
 def test_metrics_live_in_a_private_registry():
@@ -172,7 +190,7 @@ def test_scheduler_listener_logs_errors_and_misses_in_one_line(sqlite_url, caplo
 
 
 def test_a_run_belongs_to_the_latest_fire_time_of_its_schedule_however_late_it_starts():
-    from jobs.schedules import cron_trigger, latest_fire_time
+    from jobs.runtime.schedules import cron_trigger, latest_fire_time
     now = datetime(2026, 11, 28, 10, 47, 13, 500000, tzinfo=timezone.utc)
     at = lambda *a: datetime(*a, tzinfo=timezone.utc)  # noqa: E731
     assert latest_fire_time(cron_trigger("30 0 * * *"), now) == at(2026, 11, 28, 0, 30)
@@ -185,7 +203,7 @@ def test_a_run_belongs_to_the_latest_fire_time_of_its_schedule_however_late_it_s
 def test_a_work_pool_runs_at_most_its_size_at_once_and_each_key_once_at_a_time():
     import time
 
-    from jobs.pools import WorkPool
+    from jobs.runtime.pools import WorkPool
     pool = WorkPool("test", 2)
     release = threading.Event()
     ran: list[str] = []
@@ -212,7 +230,7 @@ def test_a_work_pool_runs_at_most_its_size_at_once_and_each_key_once_at_a_time()
 
 
 def test_train_workers_is_auto_or_a_number():
-    from jobs.training import cpu_count, resolve_train_workers
+    from jobs.runtime.training import cpu_count, resolve_train_workers
     assert resolve_train_workers("auto", "cpu") == cpu_count()  # one per core, one thread each
     assert resolve_train_workers(3, "cpu") == 3
     for bad in ("0", "65", "two", "1.5"):

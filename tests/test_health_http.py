@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from exchanges.base import parse_market
-from jobs.health import DaemonState, HealthServer, Metrics
+from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from tests.test_deploy import compose
 
 MARKETS = [parse_market(m) for m in ("bithumb:ETH-KRW", "upbit:ETH-KRW", "binance:ETH-USDT")]
@@ -55,7 +55,7 @@ def test_a_burst_of_scrapes_is_answered_in_full_and_in_time():
 
 
 def test_stalled_clients_hold_no_threads_and_do_not_delay_a_scrape():
-    from jobs.http_server import MAX_THREADS
+    from jobs.runtime.http_server import MAX_THREADS
     baseline = threading.active_count()
     server = serve()
     stalled = []
@@ -75,7 +75,7 @@ def test_stalled_clients_hold_no_threads_and_do_not_delay_a_scrape():
 
 
 def test_silent_and_trickling_clients_are_cut_off_at_the_deadline():
-    from jobs.http_server import CONNECTION_DEADLINE_SECONDS
+    from jobs.runtime.http_server import CONNECTION_DEADLINE_SECONDS
     server = serve()
     limit = CONNECTION_DEADLINE_SECONDS + 2
 

@@ -234,7 +234,7 @@ def old_advisory_key(job: str, market: str) -> int:
 
 def test_the_role_cannot_take_block_or_break_the_daemons_locks_nor_use_up_connections(database):
     from exchanges.base import parse_market
-    from jobs.locks import PgJobLocks
+    from jobs.runtime.locks import PgJobLocks
 
     dsn, url, role = database
     migrate_and_fill(url)

@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-28
 
-`job_locks` replaces the advisory locks of jobs/locks.py: a daemon runs a job for a market while it
+`job_locks` replaces the advisory locks of jobs/runtime/locks.py: a daemon runs a job for a market while it
 holds that row's lock (FOR UPDATE, which needs the UPDATE privilege the read-only BI role lacks;
 anyone could take an advisory lock on the daemon's computable keys); `done_for` records the
 schedule slot whose run finished, so that several daemons do each slot's work once. `candle_gaps` lets ingest repair holes in the stored candles (it re-fetches missing hours) without

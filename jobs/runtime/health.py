@@ -25,7 +25,7 @@ from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.http_server import BoundedHTTPServer
+from jobs.runtime.http_server import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 _MODEL_FIGURES = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae")
@@ -178,7 +178,7 @@ class _StateCollector:
 class HealthServer:
     """`/healthz` and `/metrics` on a background thread; `port=0` in settings means no server at all.
     It listens on 127.0.0.1 unless told otherwise (FORECASTER_HTTP_HOST): metrics are not for the
-    whole network. Bursts and stalled clients are bounded by jobs/http_server.py."""
+    whole network. Bursts and stalled clients are bounded by jobs/runtime/http_server.py."""
 
     def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics})

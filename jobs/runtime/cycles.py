@@ -1,6 +1,6 @@
 """What the daemon's scheduled jobs do for one market: ingest then forecast, train then forecast.
 
-Each step (ingest, train, predict) runs under the lock of its job and market (jobs/locks.py):
+Each step (ingest, train, predict) runs under the lock of its job and market (jobs/runtime/locks.py):
 - with the lock, `running` rows of that job and market (and `training` model runs, for train) can
   only be left over from a dead process or from a run that lost the database before it could
   record its end, so they are marked failed first; then the job runs and records its own row;
@@ -18,16 +18,15 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Callable
 
-from db.job_runs import fail_stale_running, finish_job_run, start_job_run
+from db.job_runs import DAEMON_JOBS, fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training
 from exchanges.base import Market
-from jobs.health import DaemonState, Metrics, MarketState
-from jobs.locks import StopWhenLockLost
+from jobs.runtime.health import DaemonState, Metrics, MarketState
+from jobs.runtime.locks import StopWhenLockLost
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
 PREDICT_LOCK_WAIT_SECONDS = 30.0  # a forecast another worker is writing is worth waiting for
-JOBS = ("ingest", "train", "predict")
 OK, FAILED, SKIPPED, STOPPED = "ok", "failed", "skipped", "stopped"
 NOTHING = object()  # what a step returns when it found nothing to do: no run, no metrics
 
@@ -242,7 +241,7 @@ class MarketCycles:
         """At start, for every job and market whose lock we can take (a daemon on the same Postgres
         holds the locks of what it runs), mark what is left `running` or `training` failed."""
         for m in markets:
-            for job in JOBS:
+            for job in DAEMON_JOBS:
                 with self.locks.hold(job, m) as held:
                     if held:
                         self.fail_stale(job, m, "abandoned: the process running it stopped (found at daemon start)")

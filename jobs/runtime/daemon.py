@@ -11,7 +11,7 @@ FORECASTER_MISFIRE_GRACE_SECONDS; each only hands work to a pool and returns:
   store back-fills, a market without a promoted model gets trained, a newest origin without a
   forecast gets one).
 - `retrain` on FORECASTER_RETRAIN_CRON: the training workers (FORECASTER_TRAIN_WORKERS) retrain
-  every market once for that schedule, stalest model first (jobs/training.py); a promoted model
+  every market once for that schedule, stalest model first (jobs/runtime/training.py); a promoted model
   gets a new forecast at once.
 A market without a promoted model is trained as soon as a training worker is free, after each of
 its ingests, until a model passes the gate.
@@ -21,7 +21,7 @@ work of a schedule is done once, by whichever daemon gets to it (done marks in `
 daemon takes the markets of an ingest in its own rotated order, so that they meet seldom. A SQLite
 file is served by one daemon only (a second one is refused at start).
 
-What a job does for its market, under which lock, and how faults are recorded: jobs/cycles.py.
+What a job does for its market, under which lock, and how faults are recorded: jobs/runtime/cycles.py.
 
 Shutdown (SIGTERM, SIGINT): no new job starts, a running training is cancelled between epochs (it
 is never promoted), running ingests and forecasts get SHUTDOWN_GRACE_SECONDS to finish, then the
@@ -45,15 +45,16 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from db.engine import safe_url
+from db.job_runs import DAEMON_JOBS
 from exchanges.base import Market
 from jobs.bootstrap import Services, bootstrap
-from jobs.cycles import CycleFailed, MarketCycles
-from jobs.health import DaemonState, HealthServer, Metrics
-from jobs.locks import ProcessLock, make_job_locks
-from jobs.pools import WorkPool
+from jobs.runtime.cycles import CycleFailed, MarketCycles
+from jobs.runtime.health import DaemonState, HealthServer, Metrics
+from jobs.runtime.locks import ProcessLock, make_job_locks
+from jobs.runtime.pools import WorkPool
 from jobs.recording import one_line
-from jobs.schedules import cron_trigger, latest_fire_time
-from jobs.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
+from jobs.runtime.schedules import cron_trigger, latest_fire_time
+from jobs.runtime.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
 
 log = logging.getLogger("forecaster.daemon")
 SHUTDOWN_GRACE_SECONDS = 10.0
@@ -119,7 +120,7 @@ class Daemon:
 
     # ---- lifecycle
     def run(self) -> int:
-        self.locks.prepare(("ingest", "train", "predict"), self.markets)
+        self.locks.prepare(DAEMON_JOBS, self.markets)
         self.cycles.sweep_stale(self.markets)
         for m in self.markets:
             self.cycles.refresh(m)
