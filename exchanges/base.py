@@ -9,8 +9,10 @@ from typing import Protocol
 
 from forecaster.intervals import DEFAULT_INTERVAL, INTERVALS, Interval, get_interval
 
-HOUR = timedelta(hours=1)
-KNOWN_EXCHANGES = ("bithumb", "upbit", "binance")
+from .grid import EPOCH, HOUR, HOURLY, CandleGrid
+from .registry import EXCHANGES
+
+KNOWN_EXCHANGES = tuple(EXCHANGES)
 _MARKET_RE = re.compile(r"^(?P<exchange>[a-z]+):(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)(@(?P<interval>\w+))?$")
 
 
@@ -39,6 +41,11 @@ class Market:
     def step(self) -> Interval:
         return get_interval(self.interval)
 
+    @property
+    def grid(self) -> CandleGrid:
+        """The open times of this market's candles: its interval, from its exchange's day start."""
+        return CandleGrid(self.step.step, EXCHANGES[self.exchange].day_start)
+
     def __str__(self) -> str:
         """`bithumb:ETH-KRW` for hourly candles (as before intervals existed), `upbit:ETH-KRW@1d` otherwise."""
         suffix = "" if self.interval == DEFAULT_INTERVAL else f"@{self.interval}"
@@ -60,12 +67,17 @@ def parse_market(text: str) -> Market:
     interval = m["interval"] or DEFAULT_INTERVAL
     if interval not in INTERVALS:
         raise MarketError(f"market {text!r}: unknown interval {interval!r} (known: {', '.join(INTERVALS)})")
+    served = EXCHANGES[m["exchange"]].intervals
+    if interval not in served:
+        raise MarketError(f"market {text!r}: {m['exchange']} does not serve {interval} candles "
+                          f"(it serves {', '.join(served)})")
     return Market(m["exchange"], m["base"], m["quote"], interval)
 
 
 @dataclass(frozen=True)
 class Candle:
-    """One closed hour. `open_time` is the aware UTC start of the hour."""
+    """One candle of a market's interval. `open_time` is its aware UTC start, as the exchange gives it
+    (on the market's grid: Bithumb's day candles start at 15:00 UTC)."""
 
     open_time: datetime
     open: float
@@ -76,16 +88,19 @@ class Candle:
 
 
 def utc_hour_floor(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return HOURLY.floor(ts)
 
 
-def last_closed_open_time(now: datetime) -> datetime:
-    """The open_time of the newest candle whose hour has ended at `now`."""
-    return utc_hour_floor(now) - HOUR
+def last_closed_open_time(now: datetime, grid: CandleGrid = HOURLY) -> datetime:
+    """The open_time of the newest candle on `grid` (default: hourly) that has closed at `now`;
+    `last_closed_open_time(now, market.grid)` for a market of another interval."""
+    return grid.last_closed(now)
 
 
-def make_candle(open_time: datetime, open_, high, low, close, volume, *, where: str) -> Candle:
-    """Build a validated candle; `where` names the source (exchange, endpoint, row) for the error."""
+def make_candle(open_time: datetime, open_, high, low, close, volume, *, where: str,
+                grid: CandleGrid = HOURLY) -> Candle:
+    """Build a validated candle whose open_time lies on `grid` (default: on the hour); `where` names
+    the source (exchange, endpoint, row) for the error."""
     try:
         values = [float(v) for v in (open_, high, low, close, volume)]
     except (TypeError, ValueError):
@@ -96,8 +111,9 @@ def make_candle(open_time: datetime, open_, high, low, close, volume, *, where: 
         raise ExchangeError(f"{where}: {problem} (open={o}, high={h}, low={lo}, close={c}, volume={v})")
     if open_time.tzinfo is None or open_time.utcoffset() != timedelta(0):
         open_time = open_time.astimezone(timezone.utc) if open_time.tzinfo else open_time.replace(tzinfo=timezone.utc)
-    if open_time.minute or open_time.second or open_time.microsecond:
-        raise ExchangeError(f"{where}: open_time {open_time.isoformat()} is not on the hour")
+    if not grid.contains(open_time):
+        raise ExchangeError(f"{where}: open_time {open_time.isoformat()} is not a candle start "
+                            f"({grid.describe()})")
     return Candle(open_time, o, h, lo, c, v)
 
 
@@ -115,15 +131,16 @@ def candle_problem(o: float, h: float, lo: float, c: float, v: float) -> str | N
 
 
 class ExchangeClient(Protocol):
-    """Fetch closed hourly candles of one market.
+    """Fetch closed candles of one market in its interval (`market.interval`), on its grid.
 
-    `fetch(market, since, now)` returns the candles with `since < open_time` whose hour has ended
-    at `now` (open_time + 1h <= now), oldest first, without duplicates. `since=None` means "as far
+    `fetch(market, since, now)` returns the candles with `since < open_time` that have closed at
+    `now` (open_time + step <= now), oldest first, without duplicates. `since=None` means "as far
     back as one request of the latest window goes". Clients page back in time as far as `since`
     where the exchange allows it. `known` is a time the caller already stores a candle of: the
     exchange's data reaches back at least that far, so a history that ends after it is a failed
-    fetch (ExchangeError), not the start of the market. A `now` in the past asks about older hours
-    (a gap repair).
+    fetch (ExchangeError), not the start of the market. A `now` in the past asks about older
+    candles (a gap repair). Each candle comes from the exchange's own candles of that interval:
+    nothing is resampled.
     """
 
     name: str
@@ -134,13 +151,13 @@ class ExchangeClient(Protocol):
 
 def utc_from_ms(ms) -> datetime:
     """Epoch milliseconds (int or digit string, as exchanges send them) to an aware UTC datetime, exactly."""
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(ms))
+    return EPOCH + timedelta(milliseconds=int(ms))
 
 
-def candles_from_ms_rows(rows: list, *, where: str, layout: str) -> list[Candle]:
+def candles_from_ms_rows(rows: list, *, where: str, layout: str, grid: CandleGrid = HOURLY) -> list[Candle]:
     """Candles from array rows `[open_ms, v1, v2, v3, v4, v5, ...]` whose five values follow
     `layout`, a word naming each column: "ohlcv" (Binance) or "ochlv" (Bithumb, close before high).
-    Any bad row raises, naming it."""
+    Any bad row, or one whose open time is not on `grid`, raises, naming it."""
     index = {name: 1 + layout.index(name) for name in "ohlcv"}
     candles = []
     for i, row in enumerate(rows):
@@ -153,12 +170,12 @@ def candles_from_ms_rows(rows: list, *, where: str, layout: str) -> list[Candle]
         except (TypeError, ValueError, OverflowError):
             raise ExchangeError(f"{at}: open time {row[0]!r} is not epoch milliseconds") from None
         o, h, lo, c, v = (row[index[name]] for name in "ohlcv")
-        candles.append(make_candle(open_time, o, h, lo, c, v, where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})"))
+        candles.append(make_candle(open_time, o, h, lo, c, v, where=f"{at} ({open_time:%Y-%m-%dT%H:%MZ})", grid=grid))
     return candles
 
 
-def closed_since(candles: list[Candle], since: datetime | None, now: datetime) -> list[Candle]:
-    """The ExchangeClient result: closed candles after `since`, oldest first, one per open_time.
+def closed_since(candles: list[Candle], since: datetime | None, now: datetime, step: timedelta = HOUR) -> list[Candle]:
+    """The ExchangeClient result: candles of `step` closed at `now` after `since`, oldest first, one per open_time.
 
     When an open_time appears twice the first one given wins, so callers list their freshest source first.
     """
@@ -166,6 +183,6 @@ def closed_since(candles: list[Candle], since: datetime | None, now: datetime) -
         raise ValueError("`now` and `since` must be timezone-aware")
     by_time: dict[datetime, Candle] = {}
     for c in candles:
-        if c.open_time + HOUR <= now and (since is None or c.open_time > since):
+        if c.open_time + step <= now and (since is None or c.open_time > since):
             by_time.setdefault(c.open_time, c)
     return [by_time[t] for t in sorted(by_time)]

@@ -1,29 +1,38 @@
-"""Bithumb hourly candles.
+"""Bithumb candles of every interval.
 
-Regular updates use the public candlestick endpoint, whose rows are `[ms, open, CLOSE, HIGH, LOW,
-volume]` (not OHLC: code that assumes OHLC stores the high as the close) and which returns only the
-latest window. When `since` is older than that window, the gap is back-filled from the v1 API, which
-copies Upbit's format; its `to` is exclusive and read as naive KST.
+Hourly candles come first from the public candlestick endpoint (`/public/candlestick/{B}_{Q}/1h`),
+whose one request holds the latest window, so a regular hourly update costs one call; its rows are
+`[ms, open, CLOSE, HIGH, LOW, volume]` (not OHLC: code that assumes OHLC stores the high as the
+close). When `since` is older than that window, the hours before it come from the v1 API.
+
+15-minute, 4-hour and day candles come from the v1 API alone (`/v1/candles/minutes/15|240`,
+`/v1/candles/days`): the public endpoint has no 15m or 4h candles, and its 24h window cannot be
+paged back, while v1's days page back with the same parser and pager as every other interval.
+The v1 API copies Upbit's format (see v1_candles.py); its `to` is exclusive and read as naive KST.
+
+Bithumb's day begins at 00:00 KST: its day candles open at 15:00 UTC, its 4h candles at 03:00,
+07:00, ... UTC, and they are stored with those UTC open times.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-
 from .base import HOUR, Candle, ExchangeError, Market, candles_from_ms_rows, closed_since, utc_hour_floor
 from .http import ApiClient
-from .upbit import V1_PATH, V1_PAGE_SIZE, page_back, parse_v1_page, v1_market_code
+from .v1_candles import page_back_v1
 
 KST = timedelta(hours=9)
+# The intervals taken from the public endpoint, in its spelling; the others come from v1 only.
+PUBLIC_INTERVALS = {"1h": "1h"}
 
 
 def public_path(market: Market) -> str:
-    return f"/public/candlestick/{market.base}_{market.quote}/1h"
+    return f"/public/candlestick/{market.base}_{market.quote}/{PUBLIC_INTERVALS[market.interval]}"
 
 
 def parse_public(body: Any, *, where: str) -> list[Candle]:
-    """Parse a `/public/candlestick` body; any bad row raises, naming it."""
+    """Parse a `/public/candlestick` body (hourly); any bad row raises, naming it."""
     if not isinstance(body, dict) or body.get("status") != "0000":
         status = body.get("status") if isinstance(body, dict) else None
         message = body.get("message", "(no message)") if isinstance(body, dict) else type(body).__name__
@@ -35,6 +44,11 @@ def parse_public(body: Any, *, where: str) -> list[Candle]:
     return candles_from_ms_rows(rows, where=where, layout="ochlv")
 
 
+def write_bithumb_to(to: datetime) -> str:
+    """Bithumb reads an offset-less `to` as KST; sending KST wall time avoids a 9-hour hole."""
+    return (to + KST).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class BithumbClient(ApiClient):
     """Bithumb's public API. `pause` spaces v1 back-fill pages."""
 
@@ -42,6 +56,11 @@ class BithumbClient(ApiClient):
 
     def fetch(self, market: Market, since: datetime | None, now: datetime, *,
               known: datetime | None = None) -> list[Candle]:
+        if market.interval not in PUBLIC_INTERVALS:
+            grid = market.grid
+            # `to` is exclusive: starting at the open candle's start leaves that candle out.
+            candles = self._page_back_v1(market, first_to=grid.floor(now), since=since, known=known)
+            return closed_since(candles, since, now, grid.step)
         path = public_path(market)
         body = self.get(path, None)
         window = parse_public(body, where=f"{self.name} {path}")
@@ -54,15 +73,7 @@ class BithumbClient(ApiClient):
         older = self._page_back_v1(market, first_to=first_to, since=since, known=known)
         return closed_since(window + older, since, now)
 
-    def _page_back_v1(self, market: Market, *, first_to: datetime, since: datetime,
+    def _page_back_v1(self, market: Market, *, first_to: datetime, since: datetime | None,
                       known: datetime | None) -> list[Candle]:
-        code = v1_market_code(market)
-
-        def fetch_page(to: datetime) -> list[Candle]:
-            # Bithumb reads an offset-less `to` as KST; sending KST wall time avoids a 9-hour hole.
-            params = {"market": code, "count": V1_PAGE_SIZE, "to": (to + KST).strftime("%Y-%m-%d %H:%M:%S")}
-            body = self.get(V1_PATH, params, endpoint=f"{V1_PATH} {code}")
-            return parse_v1_page(body, code=code, where=f"{self.name} {V1_PATH} {code} (to={params['to']} KST)")
-
-        return page_back(fetch_page, first_to=first_to, since=since, known=known,
-                         where=f"{self.name} {V1_PATH} {code}", max_pages=self.max_pages, pause=self.pause)
+        return page_back_v1(self, market, first_to=first_to, since=since, known=known,
+                            write_to=write_bithumb_to, to_note=" KST")

@@ -20,7 +20,7 @@ from .base import ExchangeError
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # A server may ask for an hour of silence; an hourly job cannot wait that long, so honour it up to a cap.
 RETRY_AFTER_CAP_S = 60.0
-USER_AGENT = "forecaster/0.1 (+hourly candles)"
+USER_AGENT = "forecaster/0.1 (+candles)"
 
 
 class _CappedRetry(Retry):

@@ -1,34 +1,75 @@
-"""Which client serves which exchange. Adding an exchange: one module with a client class, one line here."""
+"""The one table of exchanges: for each, its client, the setting that points it at another URL, its
+public API root, the candle intervals it serves and when its day begins.
+
+Adding an exchange: one module with a client class, one row in `EXCHANGES`. Market parsing
+(`base.KNOWN_EXCHANGES`), candle grids (`Market.grid`), settings' default URLs and the test
+exchange all read this table. The client is named by its import path and imported only when a
+client is made, so that `base.py` can read this table without importing every client (which import
+`base.py`).
+"""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
-from .base import ExchangeClient
-from .binance import BinanceClient
-from .bithumb import BithumbClient
-from .upbit import UpbitClient
+    from .base import ExchangeClient
 
-CLIENTS: dict[str, type] = {
-    "bithumb": BithumbClient,
-    "upbit": UpbitClient,
-    "binance": BinanceClient,
-}
+KST_MIDNIGHT_UTC = timedelta(hours=15)  # 00:00 KST (UTC+9) is 15:00 UTC of the day before
+UTC_MIDNIGHT = timedelta(0)
 
-DEFAULT_URLS: dict[str, str] = {
-    "bithumb": "https://api.bithumb.com",
-    "upbit": "https://api.upbit.com",
-    "binance": "https://api.binance.com",
-}
 
-def make_client(exchange: str, base_url: str | None, session: requests.Session, **options: Any) -> ExchangeClient:
-    """The client for `exchange` at `base_url` (None: the exchange's public API root).
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    client: str  # "module:ClassName"
+    url_setting: str  # the environment variable that overrides `default_url`
+    default_url: str
+    intervals: tuple[str, ...]  # the candle intervals its client fetches natively
+    # When its day candle begins, as a time of day in UTC; its 4h candles start from the same time.
+    day_start: timedelta
+
+
+# Day starts, and where they come from (README, "Candle intervals and what a day is on each exchange"):
+# - Bithumb: its day, and its 4h blocks, start at 00:00 KST. Seen in its real data: the first BTC_KRW
+#   24h candle opens at 1388070000000 ms = 2013-12-26T15:00Z (tests/data/README.md); and in a client
+#   library's documented v1 grid (maxt's Bithumb page: 4h at 03:00, 07:00, ... UTC, 1d at 15:00 UTC).
+# - Upbit: UTC days (docs: a day candle of candle_date_time 2024-08-31T00:00:00 holds the trades from
+#   then until 2024-09-01T00:00:00; prev_closing_price "전일 종가(UTC 0시 기준)").
+# - Binance: UTC (docs, /api/v3/klines: timeZone "Default: 0 (UTC)"; the client sends none).
+EXCHANGES: dict[str, Exchange] = {ex.name: ex for ex in (
+    Exchange("bithumb", "exchanges.bithumb:BithumbClient", "FORECASTER_BITHUMB_URL", "https://api.bithumb.com",
+             ("15m", "1h", "4h", "1d"), KST_MIDNIGHT_UTC),
+    Exchange("upbit", "exchanges.upbit:UpbitClient", "FORECASTER_UPBIT_URL", "https://api.upbit.com",
+             ("15m", "1h", "4h", "1d"), UTC_MIDNIGHT),
+    Exchange("binance", "exchanges.binance:BinanceClient", "FORECASTER_BINANCE_URL", "https://api.binance.com",
+             ("15m", "1h", "4h", "1d"), UTC_MIDNIGHT),
+)}
+
+# The same defaults by name, for settings that give each exchange's URL a field of its own.
+DEFAULT_URLS: dict[str, str] = {name: ex.default_url for name, ex in EXCHANGES.items()}
+
+
+def exchange(name: str) -> Exchange:
+    """The row of `name`, or ValueError naming the known exchanges."""
+    try:
+        return EXCHANGES[name]
+    except KeyError:
+        raise ValueError(f"unknown exchange {name!r} (known: {', '.join(EXCHANGES)})") from None
+
+
+def client_class(name: str) -> type:
+    module, _, cls = exchange(name).client.partition(":")
+    return getattr(import_module(module), cls)
+
+
+def make_client(name: str, base_url: str | None, session: requests.Session, **options: Any) -> ExchangeClient:
+    """The client for exchange `name` at `base_url` (None: the exchange's public API root).
 
     `options` go to the client's constructor (timeout, max_pages, pause, ...).
     """
-    try:
-        cls = CLIENTS[exchange]
-    except KeyError:
-        raise ValueError(f"unknown exchange {exchange!r} (known: {', '.join(sorted(CLIENTS))})") from None
-    return cls(base_url or DEFAULT_URLS[exchange], session, **options)
+    return client_class(name)(base_url or exchange(name).default_url, session, **options)

@@ -1,70 +1,45 @@
 """A real HTTP server on 127.0.0.1 that serves Bithumb, Upbit and Binance candle endpoints from memory.
 
 Each exchange lives under its own prefix, so one server stands in for all three base URLs:
-`{url}/bithumb` (public candlestick + v1), `{url}/upbit` (v1), `{url}/binance` (klines). Candles come
-from the real CSVs (`load_csv_slice`). The clock `now` decides what exists: candles opening after it do
-not; the one whose hour contains it is served as an open candle with partial values, as exchanges do.
-`now=None` follows the wall clock (use `retime` so the data ends at the current hour). Faults are
-queued with `fail_next`; every request is counted per path. Run in-process (context manager) or as
-`python -m tests.fake_exchange --serve bithumb:ETH-KRW=PATH.csv --port N` (see `main`).
+`{url}/bithumb` (public hourly candlestick + v1), `{url}/upbit` (v1), `{url}/binance` (klines). Every
+interval the clients use is served in the exchange's own format: v1 `minutes/15|60|240` and `days`
+(day rows with `prev_closing_price`, minute rows with `unit`), klines `interval=15m|1h|4h|1d` (close
+time = open + step - 1 ms). A market's candles must lie on its exchange's grid (`Market.grid`:
+Bithumb's days open at 15:00 UTC); `tests.candle_data.candles_for` makes them from the real hourly
+CSVs (`load_csv_slice`), for tests only. The clock `now` decides what exists: candles opening after it
+do not; the one whose interval contains it is served as an open candle with partial values, as
+exchanges do. `now=None` follows the wall clock (use `retime` so the data ends at the current hour).
+Faults are queued with `fail_next`; every request is counted per path. Run in-process (context
+manager) or as `python -m tests.fake_exchange --serve bithumb:ETH-KRW=PATH.csv --port N` (see `main`).
 """
 from __future__ import annotations
 
 import argparse
 import bisect
-import csv
-import gzip
 import json
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from exchanges.base import HOUR, Candle, Market, make_candle, parse_market
+from exchanges.base import Candle, Market, parse_market
+from exchanges.grid import EPOCH
+from exchanges.registry import EXCHANGES
 
+from tests.candle_data import candles_for, load_csv_slice, retime  # noqa: F401 (tests import them from here)
 from tests.paths import BINANCE_CSV as USDT_CSV
 from tests.paths import TEST_DATA as DATA_DIR
 from tests.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
 KST = timedelta(hours=9)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect", "empty")
+FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect", "empty", "short")
 HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
             "</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
-
-
-def load_csv_slice(path: str | Path, start: str | datetime | None = None, hours: int | None = None) -> list[Candle]:
-    """Candles of a tests/data CSV (.csv or .csv.gz) with start <= open_time < start + hours (the
-    source's gaps kept)."""
-    lo = _utc(start) if start is not None else None
-    hi = lo + timedelta(hours=hours) if lo is not None and hours is not None else None
-    # The data CSVs write ts as `YYYY-MM-DDTHH:MM:SSZ`, which sorts as text: filter before parsing.
-    lo_key, hi_key = (f"{t:%Y-%m-%dT%H:%M:%SZ}" if t else None for t in (lo, hi))
-    out = []
-    for lineno, (ts, *values) in enumerate(_csv_rows(str(path)), start=2):
-        if (lo_key and ts < lo_key) or (hi_key and ts >= hi_key):
-            continue
-        out.append(make_candle(datetime.fromisoformat(ts), *values, where=f"{path}:{lineno}"))
-    return out
-
-
-@lru_cache(maxsize=8)  # tests slice the same two files many times
-def _csv_rows(path: str) -> tuple[tuple[str, ...], ...]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", newline="") as f:
-        reader = csv.reader(f)
-        if next(reader) != ["ts", "open", "high", "low", "close", "volume"]:
-            raise ValueError(f"{path}: header is not ts,open,high,low,close,volume")
-        return tuple(tuple(row) for row in reader)
-
-
-def retime(candles: list[Candle], last_open_time: datetime) -> list[Candle]:
-    """The same candles shifted by whole hours so that the last one opens at `last_open_time`."""
-    shift = _utc(last_open_time) - candles[-1].open_time
-    return [replace(c, open_time=c.open_time + shift) for c in candles]
+# The v1 candle endpoints (after /v1/candles/) the fake holds data for, and the interval of each.
+V1_KINDS = {"minutes/15": "15m", "minutes/60": "1h", "minutes/240": "4h", "days": "1d"}
+# Every `interval` value Binance accepts (its docs); the fake holds data for 15m, 1h, 4h and 1d.
+BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 
 
 def _utc(value: str | datetime) -> datetime:
@@ -102,6 +77,7 @@ class FakeExchange:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._series: dict[Market, list[Candle]] = {}
+        self._open_times: dict[Market, list[datetime]] = {}  # per series, for bisecting
         self._faults: list[_Fault] = []
         self._now = _utc(now) if now is not None else None
         self.counts: Counter[str] = Counter()
@@ -142,13 +118,21 @@ class FakeExchange:
 
     def env(self) -> dict[str, str]:
         """FORECASTER_<EXCHANGE>_URL variables pointing a subprocess at this server."""
-        return {f"FORECASTER_{ex.upper()}_URL": self.base_url(ex) for ex in ("bithumb", "upbit", "binance")}
+        return {ex.url_setting: self.base_url(name) for name, ex in EXCHANGES.items()}
 
     # -- data and clock
     def set_candles(self, market: str | Market, candles: list[Candle]) -> None:
+        """Serve `candles` as `market`'s (`bithumb:ETH-KRW@1d`); they must lie on its exchange's grid."""
         m = parse_market(market) if isinstance(market, str) else market
+        off_grid = next((c for c in candles if not m.grid.contains(c.open_time)), None)
+        if off_grid is not None:
+            raise ValueError(f"{m}: a candle opens at {off_grid.open_time:%Y-%m-%dT%H:%MZ}, off {m.exchange}'s "
+                             f"{m.interval} grid ({m.grid.describe()}); tests.candle_data.candles_for makes "
+                             "candles on it")
+        series = sorted(candles, key=lambda c: c.open_time)
         with self._lock:
-            self._series[m] = sorted(candles, key=lambda c: c.open_time)
+            self._series[m] = series
+            self._open_times[m] = [c.open_time for c in series]
 
     @property
     def now(self) -> datetime:
@@ -205,17 +189,17 @@ class FakeExchange:
         return None
 
     def visible(self, market: Market) -> list[Candle]:
-        """What the exchange has at `now`: closed candles plus, if its hour has begun, the open one."""
+        """What the exchange has at `now`: closed candles plus, if its interval has begun, the open one."""
         now = self.now
         with self._lock:
-            series = self._series.get(market)
+            series, open_times = self._series.get(market), self._open_times.get(market)
         if series is None:
             return []
-        end = bisect.bisect_right([c.open_time for c in series], now)
-        shown = series[:end]
-        if shown and shown[-1].open_time + HOUR > now:
+        step = market.grid.step
+        shown = series[:bisect.bisect_right(open_times, now)]
+        if shown and shown[-1].open_time + step > now:
             c = shown[-1]
-            f = (now - c.open_time) / HOUR  # share of the hour elapsed
+            f = (now - c.open_time) / step  # share of the interval elapsed
             close = c.open + (c.close - c.open) * f
             shown[-1] = replace(c, high=max(c.open, close), low=min(c.open, close), close=close, volume=c.volume * f)
         return shown
@@ -230,7 +214,7 @@ class FakeExchange:
 def _bithumb_public(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_row: bool):
     parts = rest.split("/")  # public/candlestick/ETH_KRW/1h
     base, _, quote = parts[2].partition("_") if len(parts) == 4 else ("", "", "")
-    market = Market(exchange, base, quote)
+    market = Market(exchange, base, quote, "1h")
     if parts[3:] != ["1h"] or market not in fake.markets():
         raise _Reply(200, {"status": "5500", "message": "Invalid Parameter"})
     candles = _corrupt(fake.visible(market)[-fake.bithumb_window:], bad_row)
@@ -240,15 +224,22 @@ def _bithumb_public(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_r
 
 
 def _v1_candles(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_row: bool):
+    kind = rest.removeprefix("v1/candles/")
+    if kind not in V1_KINDS:
+        raise _Reply(404, {"error": {"name": "404", "message": f"the test exchange serves no candles/{kind}"}})
     code = q.get("market", "")
     quote, _, base = code.partition("-")
-    market = Market(exchange, base, quote)
+    market = Market(exchange, base, quote, V1_KINDS[kind])
     if market not in fake.markets():
+        if any((m.exchange, m.base, m.quote) == (exchange, base, quote) for m in fake.markets()):
+            raise _Reply(404, {"error": {"name": "404", "message": f"the test exchange holds no {market.interval} "
+                                                                   f"candles of {code}"}})
         raise _Reply(404, {"error": {"name": "404", "message": "Code not found"}})
     count = int(q.get("count", 1))
     if not 1 <= count <= 200:
         raise _Reply(400, {"error": {"name": "invalid_parameter_count", "message": "count must be 1..200"}})
     candles = fake.visible(market)
+    end = len(candles)
     if "to" in q:
         try:
             to = datetime.fromisoformat(q["to"])
@@ -256,25 +247,40 @@ def _v1_candles(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_row: 
             raise _Reply(400, {"error": {"name": "invalid_parameter_to", "message": f"bad to {q['to']!r}"}})
         if to.tzinfo is None:  # Bithumb reads a bare `to` as KST, Upbit as UTC
             to = (to - KST if exchange == "bithumb" else to).replace(tzinfo=timezone.utc)
-        candles = candles[:bisect.bisect_left([c.open_time for c in candles], to)]  # `to` is exclusive
-    now_ms = _ms(fake.now)
-    page = _corrupt(candles[-count:], bad_row)[::-1]  # newest first
-    return 200, [{
+        end = bisect.bisect_left([c.open_time for c in candles], to)  # `to` is exclusive
+    start = max(0, end - count)
+    page = _corrupt(candles[start:end], bad_row)
+    before = [candles[start - 1].close if start else page[0].open] + [c.close for c in page[:-1]] if page else []
+    rows = [_v1_row(c, prev, code, market, fake.now) for c, prev in zip(page, before)]
+    return 200, rows[::-1]  # newest first
+
+
+def _v1_row(c: Candle, prev_close: float, code: str, market: Market, now: datetime) -> dict:
+    step = market.grid.step
+    row = {
         "market": code, "candle_date_time_utc": f"{c.open_time:%Y-%m-%dT%H:%M:%S}",
         "candle_date_time_kst": f"{c.open_time + KST:%Y-%m-%dT%H:%M:%S}",
         "opening_price": c.open, "high_price": c.high, "low_price": c.low, "trade_price": c.close,
-        "timestamp": min(_ms(c.open_time) + 3_599_000, now_ms), "candle_acc_trade_price": round(c.close * c.volume, 8),
-        "candle_acc_trade_volume": c.volume, "unit": 60,
-    } for c in page]
+        "timestamp": min(_ms(c.open_time + step) - 1000, _ms(now)),
+        "candle_acc_trade_price": round(c.close * c.volume, 8), "candle_acc_trade_volume": c.volume,
+    }
+    if market.interval == "1d":  # day rows: the change since the day before, and no unit
+        row.update(prev_closing_price=prev_close, change_price=c.close - prev_close,
+                   change_rate=round((c.close - prev_close) / prev_close, 8))
+    else:
+        row["unit"] = int(step / timedelta(minutes=1))
+    return row
 
 
 def _binance_klines(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_row: bool):
-    symbol = q.get("symbol", "")
-    market = next((m for m in fake.markets() if m.exchange == exchange and m.base + m.quote == symbol), None)
-    if market is None:
-        raise _Reply(400, {"code": -1121, "msg": "Invalid symbol."})
-    if q.get("interval") != "1h":
+    symbol, interval = q.get("symbol", ""), q.get("interval")
+    if interval not in BINANCE_INTERVALS:
         raise _Reply(400, {"code": -1120, "msg": "Invalid interval."})
+    same_symbol = [m for m in fake.markets() if m.exchange == exchange and m.base + m.quote == symbol]
+    market = next((m for m in same_symbol if m.interval == interval), None)
+    if market is None:
+        msg = f"the test exchange holds no {interval} klines of {symbol}" if same_symbol else "Invalid symbol."
+        raise _Reply(400, {"code": -1121, "msg": msg})
     limit = int(q.get("limit", 500))
     if not 1 <= limit <= 1000:
         raise _Reply(400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."})
@@ -283,15 +289,16 @@ def _binance_klines(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_r
     lo = bisect.bisect_left(ms, int(q["startTime"])) if "startTime" in q else 0
     hi = bisect.bisect_right(ms, int(q["endTime"])) if "endTime" in q else len(ms)
     page = candles[lo:hi][:limit] if "startTime" in q else candles[lo:hi][-limit:]
+    step_ms = _ms(EPOCH + market.grid.step)
     return 200, [[_ms(c.open_time), _b(c.open), _b(c.high), _b(c.low), _b(c.close), _b(c.volume),
-                  _ms(c.open_time) + 3_599_999, _b(c.close * c.volume), 1000, _b(c.volume / 2),
+                  _ms(c.open_time) + step_ms - 1, _b(c.close * c.volume), 1000, _b(c.volume / 2),
                   _b(c.close * c.volume / 2), "0"] for c in _corrupt(page, bad_row)]
 
 
 ROUTES = {
     ("bithumb", "public/candlestick"): _bithumb_public,
-    ("bithumb", "v1/candles/minutes/60"): _v1_candles,
-    ("upbit", "v1/candles/minutes/60"): _v1_candles,
+    ("bithumb", "v1/candles/"): _v1_candles,
+    ("upbit", "v1/candles/"): _v1_candles,
     ("binance", "api/v3/klines"): _binance_klines,
 }
 
@@ -307,6 +314,14 @@ def _corrupt(candles: list[Candle], bad_row: bool) -> list[Candle]:
 def _emptied(body):
     """For the "empty" fault: a well-formed answer with no candles, as exchanges give under load."""
     return {**body, "data": []} if isinstance(body, dict) else []
+
+
+def _shortened(body):
+    """For the "short" fault: a well-formed answer with half its candles: the newest half of a v1
+    page or a Bithumb window, the oldest half of a klines page."""
+    if isinstance(body, dict):
+        return {**body, "data": body["data"][len(body["data"]) // 2:]}
+    return body[:len(body) // 2]
 
 
 def _s(x: float) -> str:  # Bithumb: KRW prices as integer strings
@@ -352,6 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 400, {"error": {"name": "bad_request", "message": str(exc)}}
         if fault and fault.kind == "empty" and status == 200:
             body = _emptied(body)
+        elif fault and fault.kind == "short" and status == 200:
+            body = _shortened(body)
         self._send(status, "application/json", json.dumps(body).encode())
 
     def _control(self, path: str, q: dict) -> None:
@@ -400,7 +417,8 @@ def main(argv: list[str] | None = None) -> None:
     """Serve CSV candles until interrupted; prints `FAKE_EXCHANGE_URL http://...` once listening."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--serve", action="append", default=[], metavar="MARKET=CSV",
-                    help="e.g. bithumb:ETH-KRW=tests/data/upbit_ETHKRW_1h_2023.csv.gz (repeatable)")
+                    help="e.g. bithumb:ETH-KRW=tests/data/upbit_ETHKRW_1h_2023.csv.gz (repeatable); an hourly "
+                         "CSV, served in MARKET's interval as tests.candle_data.candles_for makes it")
     ap.add_argument("--start", help="first open_time to load (ISO, UTC)")
     ap.add_argument("--hours", type=int, help="hours to load from --start")
     ap.add_argument("--now", help="the clock (ISO, UTC); default: follow the wall clock")
@@ -409,11 +427,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args(argv)
     fake = FakeExchange(now=_utc(args.now) if args.now else None, bithumb_window=args.bithumb_window, port=args.port)
-    current_hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     for spec in args.serve:
-        market, _, path = spec.partition("=")
-        candles = load_csv_slice(path, args.start, args.hours)
-        fake.set_candles(market, retime(candles, current_hour) if args.retime else candles)
+        text, _, path = spec.partition("=")
+        market = parse_market(text)
+        candles = candles_for(market, load_csv_slice(path, args.start, args.hours))
+        # The open candle is the current one, on the market's own grid.
+        current = market.grid.floor(datetime.now(timezone.utc))
+        fake.set_candles(market, retime(candles, current) if args.retime else candles)
     with fake:
         print(f"FAKE_EXCHANGE_URL {fake.url}", flush=True)
         try:

@@ -5,12 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from exchanges.base import KNOWN_EXCHANGES, ExchangeError, parse_market
-from exchanges.binance import BinanceClient
-from exchanges.bithumb import BithumbClient
+from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
-from exchanges.registry import CLIENTS, DEFAULT_URLS, make_client
-from exchanges.upbit import UpbitClient
+from exchanges.registry import make_client
 from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
 
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)
@@ -66,21 +63,3 @@ def test_two_transient_failures_then_success(fake, market, kind):
     got = client_for(fake, market).fetch(parse_market(market), None, NOW)
     assert got and got[-1].open_time == datetime(2023, 12, 10, 11, tzinfo=timezone.utc)
     assert fake.count(ENDPOINTS[market].split()[0]) == 3
-
-
-def test_registry_knows_exactly_the_known_exchanges():
-    assert set(CLIENTS) == set(DEFAULT_URLS) == set(KNOWN_EXCHANGES)
-    assert all(url.startswith("https://") for url in DEFAULT_URLS.values())
-
-
-@pytest.mark.parametrize("exchange, cls", [("bithumb", BithumbClient), ("upbit", UpbitClient),
-                                           ("binance", BinanceClient)])
-def test_make_client_builds_the_exchange_client(exchange, cls):
-    client = make_client(exchange, None, make_session())
-    assert isinstance(client, cls) and client.name == exchange and client.base_url == DEFAULT_URLS[exchange]
-    assert make_client(exchange, "http://127.0.0.1:1/x/", make_session()).base_url == "http://127.0.0.1:1/x"
-
-
-def test_make_client_rejects_an_unknown_exchange():
-    with pytest.raises(ValueError, match="unknown exchange 'kraken'"):
-        make_client("kraken", None, make_session())

@@ -1,0 +1,69 @@
+"""The one table of exchanges: every part of the program that lists exchanges agrees with it."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from exchanges.base import KNOWN_EXCHANGES, MarketError, parse_market
+from exchanges.binance import KLINE_INTERVALS, BinanceClient
+from exchanges.bithumb import BithumbClient
+from exchanges.http import make_session
+from exchanges.registry import DEFAULT_URLS, EXCHANGES, client_class, make_client
+from exchanges.upbit import UpbitClient
+from exchanges.v1_candles import V1_PATHS
+from forecaster.intervals import INTERVALS
+from tests.fake_exchange import FakeExchange
+
+
+def test_market_parsing_knows_exactly_the_exchanges_of_the_table():
+    assert KNOWN_EXCHANGES == tuple(EXCHANGES) == ("bithumb", "upbit", "binance")
+    assert DEFAULT_URLS == {name: ex.default_url for name, ex in EXCHANGES.items()}
+    assert all(ex.default_url.startswith("https://") for ex in EXCHANGES.values())
+
+
+@pytest.mark.parametrize("name", EXCHANGES)
+def test_each_row_names_a_client_that_serves_its_intervals(name):
+    row = EXCHANGES[name]
+    cls = client_class(name)
+    assert cls.default_name == name
+    assert set(row.intervals) <= set(INTERVALS)
+    served = {"bithumb": V1_PATHS, "upbit": V1_PATHS, "binance": KLINE_INTERVALS}[name]
+    assert set(row.intervals) == set(served)  # the client has an endpoint for each, and no other
+
+
+@pytest.mark.parametrize("name", EXCHANGES)
+def test_the_url_setting_of_each_row_is_the_one_settings_read(name, monkeypatch):
+    from jobs.settings import Settings
+    monkeypatch.setenv(EXCHANGES[name].url_setting, "http://127.0.0.1:9/elsewhere")
+    assert getattr(Settings(), f"{name}_url") == "http://127.0.0.1:9/elsewhere"
+
+
+def test_the_test_exchange_points_each_url_setting_at_itself():
+    with FakeExchange() as fake:
+        assert fake.env() == {ex.url_setting: fake.base_url(name) for name, ex in EXCHANGES.items()}
+
+
+def test_day_starts_of_the_table():
+    assert EXCHANGES["bithumb"].day_start == timedelta(hours=15)  # 00:00 KST
+    assert EXCHANGES["upbit"].day_start == EXCHANGES["binance"].day_start == timedelta(0)  # 00:00 UTC
+
+
+def test_an_interval_the_exchange_does_not_serve_is_refused_when_parsed(monkeypatch):
+    from dataclasses import replace
+    monkeypatch.setitem(EXCHANGES, "upbit", replace(EXCHANGES["upbit"], intervals=("1h",)))
+    with pytest.raises(MarketError, match=r"upbit does not serve 1d candles \(it serves 1h\)"):
+        parse_market("upbit:ETH-KRW@1d")
+
+
+@pytest.mark.parametrize("exchange, cls", [("bithumb", BithumbClient), ("upbit", UpbitClient),
+                                           ("binance", BinanceClient)])
+def test_make_client_builds_the_exchange_client(exchange, cls):
+    client = make_client(exchange, None, make_session())
+    assert isinstance(client, cls) and client.name == exchange and client.base_url == DEFAULT_URLS[exchange]
+    assert make_client(exchange, "http://127.0.0.1:1/x/", make_session()).base_url == "http://127.0.0.1:1/x"
+
+
+def test_make_client_rejects_an_unknown_exchange():
+    with pytest.raises(ValueError, match="unknown exchange 'kraken'"):
+        make_client("kraken", None, make_session())
