@@ -1,11 +1,10 @@
 """The vocabulary every exchange client speaks: markets, candles, errors, and the client interface."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from forecaster.intervals import DEFAULT_INTERVAL, INTERVALS, Interval, get_interval
 
@@ -117,16 +116,26 @@ def make_candle(open_time: datetime, open_, high, low, close, volume, *, where: 
     return Candle(open_time, o, h, lo, c, v)
 
 
+def candle_problems(o, h, lo, c, v) -> list[tuple[Any, str]]:
+    """The candle validator, on numbers or on numpy arrays of many candles alike: each check as
+    (True where the values cannot be a candle, why), in the order they are checked. The one rule
+    for the API clients (candle_problem) and the CSV import."""
+    import numpy as np
+    o, h, lo, c, v = (np.asarray(x, dtype=float) for x in (o, h, lo, c, v))
+    finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
+    return [
+        (~finite, "a value is not finite"),
+        ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "a price is not positive"),
+        (v < 0, "volume is negative"),
+        (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
+    ]
+
+
 def candle_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
-    """Why these values cannot be a candle, or None. Shared by the API clients and the CSV import."""
-    if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
-        return "a value is not finite"
-    if min(o, h, lo, c) <= 0:
-        return "a price is not positive"
-    if v < 0:
-        return "volume is negative"
-    if not (lo <= o <= h and lo <= c <= h):
-        return "prices break low <= open, close <= high"
+    """Why these values cannot be a candle, or None (candle_problems, for one candle)."""
+    for bad, problem in candle_problems(o, h, lo, c, v):
+        if bool(bad):
+            return problem
     return None
 
 

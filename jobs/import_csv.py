@@ -16,7 +16,8 @@ import pandas as pd
 
 from db.candles import count_candles, write_candles
 from db.upsert import BATCH_ROWS
-from exchanges.base import Market
+from exchanges.base import Market, candle_problems
+from exchanges.grid import EPOCH, CandleGrid
 from jobs.progress import progress
 from jobs.recording import recorded
 
@@ -50,7 +51,7 @@ def import_csv(sessions, path: Path, market: Market, *, now: datetime | None = N
             before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             ingested_at = datetime.now(timezone.utc)
             seen: set[int] = set()  # every ts of the file so far, as epoch ns: duplicates across batches
-            grid = _Grid(market.interval, step)
+            grid = _Grid(market.interval, market.grid)
             for chunk_start, chunk in _chunks(path):
                 frame = _validated_frame(path, chunk, chunk_start, seen, newest_allowed, grid)
                 write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, source="csv",
@@ -86,27 +87,20 @@ def _chunks(path: Path):
 
 @dataclass
 class _Grid:
-    """The interval's grid: whole hours for 1h and longer (whole quarter-hours for 15m), and every
-    candle a whole number of steps after the file's first (4h and day candles start at the
-    exchange's own hour of the day)."""
+    """The market's grid of open times (exchanges/grid.py): whole hours for 1h, quarter-hours for
+    15m, and 4h and day candles from the hour the exchange's day begins (15:00 UTC for Bithumb)."""
 
     interval: str
-    step: pd.Timedelta
-    anchor: pd.Timestamp | None = None
+    grid: CandleGrid
 
     def off(self, ts: pd.Series) -> np.ndarray:
-        unit = min(self.step, pd.Timedelta(hours=1))
-        if len(ts) == 0:
-            return np.zeros(0, bool)
-        if self.anchor is None:
-            self.anchor = ts.iloc[0]
-        return ((ts - ts.dt.floor(unit)) != pd.Timedelta(0)).to_numpy() | \
-            (((ts - self.anchor) % self.step) != pd.Timedelta(0)).to_numpy()
+        since_anchor = ts - pd.Timestamp(EPOCH) - pd.Timedelta(self.grid.anchor)
+        return ((since_anchor % pd.Timedelta(self.grid.step)) != pd.Timedelta(0)).to_numpy()
 
     def problem(self) -> str:
         if self.interval == "1h":
             return "ts is not on the hour (minutes, seconds and fractions must be 0)"
-        return f"ts is not on the {self.interval} grid (a whole number of {self.interval} steps after the first row)"
+        return f"ts is not on the {self.interval} grid ({self.grid.describe()})"
 
 
 def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set[int],
@@ -117,12 +111,8 @@ def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set
     values = chunk[PRICES + ["volume"]].apply(pd.to_numeric, errors="coerce")
     _fail_at(path, lines, values.isna().any(axis=1).to_numpy(), "a price or volume is not a number", chunk)
     v = values.to_numpy(dtype=float)
-    o, h, lo, c, vol = v.T
     checks = [
-        (~np.isfinite(v).all(axis=1), "a value is not finite"),
-        ((v[:, :4] <= 0).any(axis=1), "a price is not positive"),
-        (vol < 0, "volume is negative"),
-        (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
+        *candle_problems(*v.T),  # the clients' validator, on every row at once
         (grid.off(ts), grid.problem()),
         (ts > newest_allowed, f"the candle's {'hour' if grid.interval == '1h' else grid.interval} has not closed "
                               f"yet (it must open at or before {newest_allowed:%Y-%m-%dT%H:%M:%SZ})"),

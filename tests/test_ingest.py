@@ -230,3 +230,30 @@ def test_a_recent_gap_is_asked_for_again_until_it_is_a_day_old(migrated, fake):
     ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
     assert "filled 2 missing hours" in _last_run(sessions).message
     assert set(_stored(sessions, market).index) >= missing
+
+
+@pytest.mark.parametrize("market_text", ["bithumb:ETH-KRW@1d", "upbit:ETH-KRW@4h", "binance:ETH-USDT@15m"])
+def test_each_interval_is_ingested_as_its_own_market_next_to_the_hourly_one(migrated, market_text):
+    """Day, 4h and 15m candles served in each exchange's format and grid, ingested beside the same
+    symbol's hours: each interval keeps its own rows, stored as the exchange starts them."""
+    from tests.candle_data import candles_for
+    _, _, sessions = migrated
+    market = parse_market(market_text)
+    hourly_text = f"{market.exchange}:{market.symbol}"
+    served = candles_for(market, MARKETS[hourly_text])
+    with FakeExchange({hourly_text: MARKETS[hourly_text], market_text: served}, now=NOW,
+                      bithumb_window=300) as fx:
+        client = _client(fx, market.exchange)
+        hours = ingest_market(sessions, client, parse_market(hourly_text), backfill_days=20, now=NOW)
+        first = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+        again = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    step = market.step.step
+    want = [c for c in served if NOW - timedelta(days=20) - step < c.open_time and c.open_time + step <= NOW]
+    with sessions() as s:
+        stored = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        hourly = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval="1h")
+    assert first.new_rows == len(want) == len(stored) and again.new_rows == 0
+    assert stored.index.tolist() == [c.open_time for c in want]
+    assert stored["close"].tolist() == pytest.approx([c.close for c in want], rel=1e-12)
+    assert all(market.grid.contains(t.to_pydatetime()) for t in stored.index)  # e.g. Bithumb days at 15:00 UTC
+    assert len(hourly) == hours.new_rows > len(stored) if market.interval != "15m" else len(hourly) < len(stored)
