@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training, promote, record_failed, record_trained, start_model_run
 
-MARKET = {"exchange": "bithumb", "symbol": "ETH-KRW"}
+MARKET = {"exchange": "bithumb", "symbol": "ETH-KRW", "interval": "1h"}
 
 
 def test_a_run_marked_abandoned_cannot_be_trained_promoted_or_refailed(migrated):
