@@ -179,9 +179,11 @@ def choose_sources(candidates: dict[str, np.ndarray], actual: np.ndarray, close:
 def beaten_horizons(candidates: dict[str, np.ndarray], served: list[str], rivals: list[str],
                     actual: np.ndarray, close: np.ndarray, block: int) -> list[int]:
     """Horizons (1-based) where one of ``rivals`` has a lower interval score than the served band
-    by more than chance (the test of choose_sources): what the promotion gate refuses."""
+    by more than chance (the test of choose_sources, with its bound: every candidate but the served
+    one is a challenger, so that a band choose_sources kept is not refused by a looser test): what
+    the promotion gate refuses."""
     ok, rows = scores_by_row(candidates, actual, close)
-    z = family_z(actual.shape[1] * len(rivals))
+    z = family_z(actual.shape[1] * (len(candidates) - 1))
     return [h + 1 for h, src in enumerate(served)
             if any(r != src and lower_beyond_chance(rows[r][:, h], rows[src][:, h], ok[:, h], z, block)
                    for r in rivals)]

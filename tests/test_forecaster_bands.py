@@ -95,6 +95,23 @@ def test_a_challenger_band_is_served_only_where_it_wins_beyond_chance():
     assert calibrate.beaten_horizons(rival, ["default"] * 3, ["good"], actual, np.full(n, 100.0), 24) == [1]
 
 
+def test_the_promotion_gate_never_refuses_the_bands_training_chose():
+    # Training serves a challenger only where it wins beyond chance; the gate must use the same
+    # bound, or a band margin between the two tests has no promotable model (a market then never
+    # forecasts: the daemon retrains and rejects it every cycle).
+    n, horizon = 24 * 60, 24
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        actual = rng.normal(0, 0.01, size=(n, horizon))
+        widths = {name: 0.0128 * rng.uniform(0.97, 1.06, size=horizon) for name in
+                  ("volatility", "lstm", "empirical", "ewma", "fhs")}
+        candidates = {name: np.stack([np.broadcast_to(-w, (n, horizon)), np.broadcast_to(w, (n, horizon))], axis=-1)
+                      for name, w in widths.items()}
+        close = np.full(n, 100.0)
+        sources, _ = calibrate.choose_sources(candidates, actual, close, default="volatility", block=24)
+        assert calibrate.beaten_horizons(candidates, sources, ["empirical", "ewma", "fhs"], actual, close, 24) == [], seed
+
+
 def test_cross_fitted_conformal_band_never_sees_the_origins_it_is_scored_on():
     rng = np.random.default_rng(1)
     n = 600
