@@ -76,7 +76,10 @@ def test_daemon_catches_up_forecasts_follows_new_hours_and_stops_on_sigterm(sqli
         report = json.loads(run_cli("status", "--json", env=env, timeout=60).stdout)
         (m,) = report["markets"]
         assert m["newest_candle"] == f"{feed.newest:%Y-%m-%dT%H:%M:%S}Z" and m["model"]["id"] == 1
-        assert m["jobs"]["ingest"]["status"] == "ok" and m["jobs"]["train"]["status"] == "ok"
+        # Ingest runs every 3 s here: status may catch one in flight, after one that went through.
+        ingest = m["jobs"]["ingest"]
+        assert ingest["status"] in ("ok", "running") and ingest["last_ok_at"] is not None, ingest
+        assert m["jobs"]["train"]["status"] == "ok"
         rc, seconds = daemon.terminate()
     log = daemon.log()
     assert rc == 0 and seconds < SIGTERM_PROMISE_S, (rc, seconds, log[-2000:])
