@@ -24,7 +24,9 @@ from bench_data import require_csv, shared_csv
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from exchanges.base import parse_market
+from jobs.bootstrap import Services
 from jobs.import_csv import import_csv
+from jobs.settings import load_settings
 
 PLAIN_TABLE = """CREATE TABLE plain_candles (exchange VARCHAR(32), symbol VARCHAR(32), interval VARCHAR(8),
  open_time TIMESTAMP, open DOUBLE PRECISION, high DOUBLE PRECISION, low DOUBLE PRECISION,
@@ -61,15 +63,15 @@ def time_plain(engine, rows: list[tuple]) -> float:
 def bench(name: str, url: str, csv: Path, rows: list[tuple]) -> None:
     engine = make_engine(url)
     upgrade(engine)
-    sessions = make_session_factory(engine)
+    services = Services(load_settings(database_url=url), engine, make_session_factory(engine))
     market = parse_market("binance:ETH-USDT")
     rss_before = peak_rss_mb()
     started = time.perf_counter()
-    first = import_csv(sessions, csv, market)
+    first = import_csv(services, csv, market)
     t_first = time.perf_counter() - started
     rss_growth = peak_rss_mb() - rss_before
     started = time.perf_counter()
-    again = import_csv(sessions, csv, market)
+    again = import_csv(services, csv, market)
     t_again = time.perf_counter() - started
     t_plain = time_plain(engine, rows)
     n = first.rows_read

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         svc = bootstrap(load_settings(database_url=url, device="cpu", binance_url=fake.base_url("binance")))
         upgrade(svc.engine)
         for m in markets:  # back-fill what exists, then train the default 15m model once
-            ingest_market(svc.sessions, svc.client("binance"), m, backfill_days=120, now=start)
+            ingest_market(svc, m, backfill_days=120, now=start)
             t0 = time.perf_counter()
             outcome = train_market(svc, m, train_hours=8640)
             print(f"{m}: {outcome.status} in {time.perf_counter() - t0:.1f}s wall ({outcome.metrics.get('band_source')})")
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
             fake.now = now
             before = _cpu()
             for m in markets:
-                ingest_market(svc.sessions, svc.client("binance"), m, backfill_days=120, now=now)
+                ingest_market(svc, m, backfill_days=120, now=now)
                 predict_market(svc, m)
             per_cycle.append((_cpu() - before) / len(markets))
         svc.close()

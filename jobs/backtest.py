@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,6 +19,9 @@ from jobs.figures import accuracy_line
 from jobs.progress import progress
 from jobs.recording import recorded
 from jobs.version import code_version
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 
 YARDSTICKS = (("empirical", "emp"), ("ewma", "ewma"), ("fhs", "fhs"))
@@ -66,7 +70,7 @@ def _format_table(table: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def backtest_market(services, market: Market, *, days: int, step: int, retrain_every: int, train_hours: int,
+def backtest_market(services: Services, market: Market, *, days: int, step: int, retrain_every: int, train_hours: int,
                     horizon: int, config=None, stop=None) -> BacktestOutcome:
     from forecaster.backtest import history_steps, plan_walk_forward, walk_forward
     from forecaster.device import resolve_device

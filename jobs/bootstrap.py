@@ -25,7 +25,8 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     _http: requests.Session | None = field(default=None, repr=False)
-    _clients: dict[str, ExchangeClient] = field(default_factory=dict, repr=False)
+    # One client per exchange, made on first use; a caller may hand in its own (the tests: fast retries).
+    clients: dict[str, ExchangeClient] = field(default_factory=dict, repr=False)
 
     @property
     def http(self) -> requests.Session:
@@ -35,11 +36,11 @@ class Services:
         return self._http
 
     def client(self, exchange: str) -> ExchangeClient:
-        if exchange not in self._clients:
+        if exchange not in self.clients:
             from exchanges.registry import make_client
-            self._clients[exchange] = make_client(exchange, self.settings.exchange_url(exchange), self.http,
+            self.clients[exchange] = make_client(exchange, self.settings.exchange_url(exchange), self.http,
                                                   timeout=self._timeout())
-        return self._clients[exchange]
+        return self.clients[exchange]
 
     def _timeout(self) -> tuple[float, float]:
         """(connect, read) seconds: FORECASTER_HTTP_TIMEOUT_SECONDS bounds both, connect at most 5."""

@@ -116,7 +116,7 @@ def ingest(settings, market: Optional[list[str]] = MarketOpt,
     try:
         for m in _markets(settings, market):
             try:
-                r = ingest_market(services.sessions, services.client(m.exchange), m,
+                r = ingest_market(services, m,
                                   backfill_days=settings.backfill_days if backfill_days is None else backfill_days)
                 typer.echo(f"{m}: {r.new_rows} new candles, newest {r.newest:%Y-%m-%dT%H:%M}Z" if r.newest
                            else f"{m}: no candles")
@@ -140,7 +140,7 @@ def import_csv_cmd(settings, path: Path = typer.Argument(..., help="CSV with hea
     m = parse_market(market)
     services = _services(settings)
     try:
-        r = import_csv(services.sessions, path, m)
+        r = import_csv(services, path, m)
     finally:
         services.close()
     typer.echo(f"{m}: {r.rows_read} rows read, {r.new_rows} new candles")

@@ -1,15 +1,17 @@
-"""The import job: a CSV of hourly candles (`ts,open,high,low,close,volume`) into `candles`.
+"""The import job: a CSV of one market's candles (`ts,open,high,low,close,volume`) into `candles`.
 
 Every row is validated; the first bad one stops the import with its line number and, because the
 whole file is written in one transaction, nothing from that file is kept. A candle must be a whole,
-closed hour: a timestamp with minutes, seconds or a fraction of a second would be a second candle
-in its hour, and one from the future would make ingest believe the store is ahead of the exchange.
+closed candle on the market's grid (its interval, its exchange's day boundary): a timestamp off
+that grid, with seconds or a fraction of a second, would be a second candle in its interval, and one
+from the future would make ingest believe the store is ahead of the exchange.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,9 @@ from exchanges.base import Market, candle_problems
 from exchanges.grid import EPOCH, CandleGrid
 from jobs.progress import progress
 from jobs.recording import recorded
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 PRICES = ["open", "high", "low", "close"]
@@ -35,7 +40,8 @@ class ImportResult:
     new_rows: int
 
 
-def import_csv(sessions, path: Path, market: Market, *, now: datetime | None = None) -> ImportResult:
+def import_csv(services: Services, path: Path, market: Market, *, now: datetime | None = None) -> ImportResult:
+    sessions = services.sessions
     path = Path(path)
     # A candle is usable once its interval has ended: open_time + step <= now.
     step = pd.Timedelta(market.step.step)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from db.candles import candles_to_frame, count_candles, newest_open_time, write_candles
-from exchanges.base import ExchangeClient, ExchangeError, Market
+from exchanges.base import ExchangeError, Market
 from jobs.gaps import repair_gaps
 from jobs.recording import recorded
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 # Each pass asks again for the last two stored candles: an exchange may still amend the candle it
 # has just closed, and the upsert rewrites a row only if its values changed.
@@ -24,10 +27,11 @@ class IngestResult:
     gaps: int  # missing candles the exchange was asked for this run and does not have
 
 
-def ingest_market(sessions, client: ExchangeClient, market: Market, *, backfill_days: int,
+def ingest_market(services: Services, market: Market, *, backfill_days: int,
                   now: datetime | None = None, before_write: Callable[[], None] | None = None) -> IngestResult:
     """`before_write` is called before each write; it raises to stop the job (the daemon's check
     that it still holds this job's lock)."""
+    sessions, client = services.sessions, services.client(market.exchange)
     now = now or datetime.now(timezone.utc)
     check = before_write or (lambda: None)
     step = market.step

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -24,6 +25,9 @@ from db.predictions import load_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.figures import accuracy_line
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 KINDS = ("live", "backtest")
 
@@ -35,7 +39,7 @@ class Chart:
     figures: dict  # forecaster.metrics.summary of the origins shown; empty when none is scored yet
 
 
-def plot_market(services, market: Market, out: Path, *, days: int = 14, kind: str = "live",
+def plot_market(services: Services, market: Market, out: Path, *, days: int = 14, kind: str = "live",
                 horizon: int | None = None, tz: str = "UTC") -> Chart:
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")

@@ -5,7 +5,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run, retire_outdated
@@ -13,6 +13,9 @@ from db.predictions import write_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.recording import recorded
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 # Loaded models by (database, model run id): a daemon forecasts every hour with the same promoted
 # model of each market, and ids repeat across databases. Read and filled from several threads (the
@@ -54,12 +57,12 @@ def _forecaster(database_url: str, run_id: int, read_weights: Callable[[], bytes
         return _MODEL_CACHE.setdefault(key, loaded)
 
 
-def _retire(services, run_id: int) -> None:
+def _retire(services: Services, run_id: int) -> None:
     with services.sessions() as s, s.begin():
         retire_outdated(session=s, run_id=run_id)
 
 
-def predict_market(services, market: Market, *, before_write: Callable[[], None] | None = None) -> PredictOutcome:
+def predict_market(services: Services, market: Market, *, before_write: Callable[[], None] | None = None) -> PredictOutcome:
     """`before_write` is called before the forecast is written and raises to stop (the daemon's
     check that it still holds this job's lock)."""
     from forecaster.errors import NotEnoughHistory, OutdatedModel

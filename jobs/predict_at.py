@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -29,6 +30,9 @@ from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.progress import progress
 from jobs.recording import recorded
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 CHUNK_ORIGINS = 500  # forecast this many origins at once: fast, and memory stays small
 
@@ -58,7 +62,7 @@ class PastForecastOutcome:
         return text + ("; " + "; ".join(notes) if notes else "")
 
 
-def predict_at(services, market: Market, start: datetime, end: datetime, *, replace: bool = False) -> PastForecastOutcome:
+def predict_at(services: Services, market: Market, start: datetime, end: datetime, *, replace: bool = False) -> PastForecastOutcome:
     sessions = services.sessions
     started = time.perf_counter()
     outcome = PastForecastOutcome(market, start, end)
@@ -107,7 +111,7 @@ def _assign(origins: list[datetime], models: list[tuple[int, datetime]]) -> dict
     return dict(by_model)
 
 
-def _forecast_with(services, market: Market, run_id: int, origins: list[datetime],
+def _forecast_with(services: Services, market: Market, run_id: int, origins: list[datetime],
                    outcome: PastForecastOutcome) -> pd.DataFrame:
     from forecaster.errors import NotEnoughHistory, OutdatedModel
     from forecaster.predict import Forecaster

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from db.predictions import delete_live_before
 from exchanges.base import Market
 from jobs.recording import describe_error
 
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
+
 log = logging.getLogger("forecaster.daemon")
 
 
-def prune_live_forecasts(sessions, markets: list[Market], keep_days: int, now: datetime | None = None) -> int:
+def prune_live_forecasts(services: Services, markets: list[Market], keep_days: int, now: datetime | None = None) -> int:
     """Delete what is older than `keep_days` (per market, a transaction each); the rows deleted."""
     if keep_days <= 0:
         return 0
@@ -25,7 +29,7 @@ def prune_live_forecasts(sessions, markets: list[Market], keep_days: int, now: d
     deleted = 0
     for m in markets:
         try:
-            with sessions() as s, s.begin():
+            with services.sessions() as s, s.begin():
                 deleted += delete_live_before(session=s, exchange=m.exchange, symbol=m.symbol, interval=m.interval, before=before)
         except Exception as exc:  # tomorrow's run deletes what today's could not
             log.warning("deleting old forecasts of %s failed: %s", m, describe_error(exc))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from db.backtest_runs import last_backtest_run
 from db.candles import count_candles, newest_open_time
@@ -17,6 +18,9 @@ from db.predictions import newest_origin
 from exchanges.base import Market
 from jobs.figures import validation_line
 
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
+
 _MODEL_FIELDS = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae", "val_interval_score",
                  "val_free_interval_score", "n_train", "n_val", "epochs", "device")
 _BACKTEST_FIELDS = ("days", "step", "retrain_every", "train_hours", "horizon", "first_origin", "last_origin",
@@ -24,7 +28,7 @@ _BACKTEST_FIELDS = ("days", "step", "retrain_every", "train_hours", "horizon", "
                     "empirical_interval_score", "ratio_vs_empirical", "ratio_low", "ratio_high", "code_version")
 
 
-def collect_status(services, configured: list[Market], *, only: list[Market] | None = None,
+def collect_status(services: Services, configured: list[Market], *, only: list[Market] | None = None,
                    now: datetime | None = None) -> dict:
     """A JSON-ready report (times as aware datetimes until rendered): the markets in `only`, or
     else every configured market and every market the database holds."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run, prune_weights, record_failed, record_trained, start_model_run
@@ -29,6 +29,9 @@ from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.figures import validation_line
 from jobs.recording import one_line, recorded
+
+if TYPE_CHECKING:
+    from jobs.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ def model_config(settings, interval: str = "1h", **overrides):
                                                  **settings.model_override_dict(), **overrides})
 
 
-def train_market(services, market: Market, *, train_hours: int, until: datetime | None = None,
+def train_market(services: Services, market: Market, *, train_hours: int, until: datetime | None = None,
                  promote: bool | None = None, stop=None, config=None, fit=None,
                  before_write: Callable[[], None] | None = None) -> TrainOutcome:
     """Train and judge a model. `promote` (default: only when `until` is not given) says whether a
@@ -149,7 +152,7 @@ def _training_frame(sessions, market: Market, steps: int, until: datetime | None
     return frame
 
 
-def _gate(services, market: Market, result, frame, *, compare_with_promoted: bool = True) -> tuple[str, str]:
+def _gate(services: Services, market: Market, result, frame, *, compare_with_promoted: bool = True) -> tuple[str, str]:
     from forecaster.errors import OutdatedModel
     from forecaster.predict import Forecaster, evaluate
 

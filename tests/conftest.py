@@ -66,6 +66,16 @@ def db_url(request):
     return request.getfixturevalue("pg_url")
 
 
+def services_for(migrated, *clients):
+    """The services object the jobs take, on a `migrated` database; `clients`: exchange clients to use
+    instead of the ones settings would make (the tests' have fast retries)."""
+    from jobs.bootstrap import Services
+    from jobs.settings import load_settings
+    url, engine, sessions = migrated
+    return Services(load_settings(database_url=url, device="cpu"), engine, sessions,
+                    clients={c.name: c for c in clients})
+
+
 @pytest.fixture
 def migrated(db_url):
     """(url, engine, session factory) of a database migrated to head with the project's migrations."""

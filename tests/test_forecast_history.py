@@ -32,7 +32,7 @@ def services(migrated, tmp_path):
     rows.head(1_370).to_csv(tmp_path / "older.csv", index=False)
     rows.to_csv(tmp_path / "all.csv", index=False)
     svc = bootstrap(load_settings(database_url=url, device="cpu"))
-    import_csv(svc.sessions, tmp_path / "older.csv", MARKET)
+    import_csv(svc, tmp_path / "older.csv", MARKET)
     yield svc
     svc.close()
 
@@ -65,7 +65,7 @@ def test_where_the_median_is_naive_the_forecast_is_the_close_exactly_and_ties_ar
         assert latest[h]["change_pct"] == 0
     assert all(r["band_width_pct"] > 0 for r in latest.values())
 
-    import_csv(services.sessions, tmp_path / "all.csv", MARKET)  # the next 30 hours: every target known
+    import_csv(services, tmp_path / "all.csv", MARKET)  # the next 30 hours: every target known
     scored = {r["horizon"]: r for r in _query(services, "SELECT * FROM forecast_accuracy WHERE kind = 'live'")}
     week = {r["horizon"]: r for r in _query(services, "SELECT * FROM accuracy_7d WHERE kind = 'live'")}
     for h in naive:

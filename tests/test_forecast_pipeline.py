@@ -29,7 +29,7 @@ def services(migrated, tmp_path):
     rows.head(1_370).to_csv(tmp_path / "older.csv", index=False)
     rows.to_csv(tmp_path / "all.csv", index=False)
     svc = bootstrap(load_settings(database_url=url, device="cpu"))
-    import_csv(svc.sessions, tmp_path / "older.csv", MARKET)
+    import_csv(svc, tmp_path / "older.csv", MARKET)
     yield svc
     svc.close()
 
@@ -54,7 +54,7 @@ def test_train_predict_and_query_the_views(services, tmp_path):
     assert all(r["yhat_lower"] <= r["yhat"] <= r["yhat_upper"] for r in latest)
     assert latest[0]["origin_time"] is not None and latest[0]["model_run_id"] == trained.model_run_id
     # The next 30 hours arrive: a new origin, and the first forecast can be judged against the truth.
-    import_csv(services.sessions, tmp_path / "all.csv", MARKET)
+    import_csv(services, tmp_path / "all.csv", MARKET)
     second = predict_market(services, MARKET)
     assert second.origin == first.origin + pd.Timedelta(hours=30)
     assert {r["horizon"] for r in _query(services, "SELECT horizon FROM latest_forecast")} == set(range(1, 25))

@@ -13,7 +13,7 @@ from db.candles import load_frame
 from exchanges.base import parse_market
 from jobs.import_csv import CsvError, import_csv
 from tests.cli import run_cli
-from tests.conftest import BINANCE_CSV, UPBIT_CSV
+from tests.conftest import BINANCE_CSV, UPBIT_CSV, services_for
 
 MARKET = parse_market("binance:ETH-USDT")
 
@@ -32,7 +32,7 @@ def test_import_round_trips_exactly_and_rerun_adds_nothing(migrated, tmp_path):
     raw = _slice(BINANCE_CSV, 1_000, 3_000)  # 2023-02-11..06-16: the 2023-03-24 outage (0 volume, a gap)
     csv = tmp_path / "slice.csv"
     _write(raw, csv)
-    first = import_csv(sessions, csv, MARKET)
+    first = import_csv(services_for(migrated), csv, MARKET)
     assert (first.rows_read, first.new_rows) == (3_000, 3_000)
     with sessions() as s:
         stored = load_frame(session=s, exchange="binance", symbol="ETH-USDT", interval="1h")
@@ -41,7 +41,7 @@ def test_import_round_trips_exactly_and_rerun_adds_nothing(migrated, tmp_path):
     assert list(stored.index) == list(expected.index)
     for col in ("open", "high", "low", "close", "volume"):
         assert stored[col].tolist() == expected[col].astype(float).tolist()  # exact, not approximate
-    second = import_csv(sessions, csv, MARKET)
+    second = import_csv(services_for(migrated), csv, MARKET)
     assert second.new_rows == 0
     with sessions() as s:
         assert s.execute(sa.text("SELECT MIN(ingested_at), MAX(ingested_at) FROM candles")).one() == ingested
@@ -54,7 +54,7 @@ def test_epoch_millisecond_timestamps_are_accepted(migrated, tmp_path):
     ms = raw.assign(ts=((pd.to_datetime(raw.ts, utc=True) - epoch) // pd.Timedelta(milliseconds=1)).astype(str))
     csv = tmp_path / "ms.csv"
     _write(ms, csv)
-    assert import_csv(sessions, csv, parse_market("upbit:ETH-KRW")).new_rows == 50
+    assert import_csv(services_for(migrated), csv, parse_market("upbit:ETH-KRW")).new_rows == 50
     with sessions() as s:
         stored = load_frame(session=s, exchange="upbit", symbol="ETH-KRW", interval="1h")
     assert stored.index[0] == pd.Timestamp(raw.ts[0])
@@ -72,11 +72,11 @@ def test_a_bad_row_is_named_and_nothing_from_the_file_is_kept(migrated, tmp_path
     monkeypatch.setattr("jobs.import_csv.BATCH_ROWS", 500)  # several batches: bad rows in later ones too
     good = _slice(BINANCE_CSV, 6_000, 200)
     _write(good, tmp_path / "good.csv")
-    import_csv(sessions, tmp_path / "good.csv", MARKET)
+    import_csv(services_for(migrated), tmp_path / "good.csv", MARKET)
     bad = corrupt(_slice(BINANCE_CSV, 5_000, 2_000).reset_index(drop=True))
     _write(bad, tmp_path / "bad.csv")
     with pytest.raises(CsvError, match=problem):
-        import_csv(sessions, tmp_path / "bad.csv", MARKET)
+        import_csv(services_for(migrated), tmp_path / "bad.csv", MARKET)
     with sessions() as s:
         assert s.scalar(sa.text("SELECT COUNT(*) FROM candles")) == 200  # first rows of the bad file too
         last = s.execute(sa.text("SELECT status, message FROM job_runs ORDER BY id DESC")).first()
@@ -117,7 +117,7 @@ def test_a_candle_that_is_not_a_whole_closed_hour_is_refused(migrated, tmp_path,
     rows.loc[3, "ts"] = bad_ts
     _write(rows, tmp_path / "bad.csv")
     with pytest.raises(CsvError, match=problem):
-        import_csv(sessions, tmp_path / "bad.csv", parse_market("upbit:ETH-KRW"))
+        import_csv(services_for(migrated), tmp_path / "bad.csv", parse_market("upbit:ETH-KRW"))
     with sessions() as s:
         assert s.scalar(sa.text("SELECT COUNT(*) FROM candles")) == 0
 

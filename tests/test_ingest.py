@@ -14,6 +14,7 @@ from exchanges.http import make_session
 from exchanges.registry import make_client
 from jobs.ingest import ingest_market
 from tests.cli import run_cli
+from tests.conftest import services_for
 from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
 
 UTC = timezone.utc
@@ -50,7 +51,7 @@ def test_backfill_then_rerun_then_new_hours(migrated, fake, market_text):
     _, _, sessions = migrated
     market = parse_market(market_text)
     client = _client(fake, market.exchange)
-    first = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    first = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     last_closed = datetime(2023, 12, 10, 11, tzinfo=UTC)
     want = _expected(MARKETS[market_text], last_closed - timedelta(days=20), last_closed)
     stored = _stored(sessions, market)
@@ -58,10 +59,10 @@ def test_backfill_then_rerun_then_new_hours(migrated, fake, market_text):
     assert stored.index[-1] == last_closed  # the open 12:00 candle is not stored
     assert stored["close"].tolist() == [c.close for c in want]  # exact values, close is close
     assert stored["high"].tolist() == [c.high for c in want]
-    again = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    again = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     assert again.new_rows == 0 and len(_stored(sessions, market)) == len(want)
     fake.advance(3)
-    later = ingest_market(sessions, client, market, backfill_days=20, now=NOW + timedelta(hours=3))
+    later = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW + timedelta(hours=3))
     assert later.new_rows == 3 and later.newest == last_closed + timedelta(hours=3)
 
 
@@ -73,12 +74,12 @@ def test_a_failed_fetch_leaves_the_store_as_it_was(migrated, fake, fault, proble
     _, _, sessions = migrated
     market = parse_market("bithumb:ETH-KRW")
     client = _client(fake, "bithumb")
-    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW)
     before = _stored(sessions, market)
     fake.advance(5)
     fake.fail_next(fault, times=10)
     with pytest.raises(ExchangeError, match=problem):
-        ingest_market(sessions, client, market, backfill_days=5, now=NOW + timedelta(hours=5))
+        ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW + timedelta(hours=5))
     assert _stored(sessions, market).equals(before)
     with sessions() as s:
         row = s.execute(sa.text("SELECT status, message FROM job_runs ORDER BY id DESC")).first()
@@ -89,7 +90,7 @@ def test_gaps_in_the_exchange_data_are_reported(migrated, fake):
     _, _, sessions = migrated
     market = parse_market("upbit:ETH-KRW")
     # Upbit's real series misses 5 hours after 2023-12-03T15:00Z (exchange maintenance).
-    ingest_market(sessions, _client(fake, "upbit"), market, backfill_days=20, now=NOW)
+    ingest_market(services_for(migrated, _client(fake, "upbit")), market, backfill_days=20, now=NOW)
     with sessions() as s:
         message = s.execute(sa.text("SELECT message FROM job_runs WHERE job = 'ingest'")).scalar_one()
     assert "missing hours" in message and "5h after 2023-12-03T15Z" in message
@@ -128,10 +129,10 @@ def test_an_empty_page_in_the_middle_of_a_backfill_is_a_failed_fetch_not_a_short
     client = _client(fake, "upbit")
     fake.fail_next("empty", path_contains="/upbit/", after=1)  # 480 hours: pages of 200, 200, 80; the 2nd is empty
     with pytest.raises(ExchangeError, match="empty page .* right after a full page of 200: a failed fetch"):
-        ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+        ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     assert _stored(sessions, market).empty and _last_run(sessions).status == "failed"
     fake.advance(1)  # the next run gets the whole history
-    ingest_market(sessions, client, market, backfill_days=20, now=NOW + timedelta(hours=1))
+    ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW + timedelta(hours=1))
     last_closed = datetime(2023, 12, 10, 12, tzinfo=UTC)
     assert list(_stored(sessions, market).index) == _served(fake, market, last_closed - timedelta(days=20), last_closed)
 
@@ -144,14 +145,14 @@ def test_an_empty_page_between_the_store_and_the_exchanges_window_is_a_failed_fe
     market = parse_market("bithumb:ETH-KRW")
     client = _client(fake, "bithumb")
     fake.now = NOW - timedelta(hours=600)
-    ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
+    ingest_market(services_for(migrated, client), market, backfill_days=5, now=fake.now)
     first = _stored(sessions, market).index
     fake.now = NOW
     fake.fail_next("empty", path_contains="/v1/", after=empty_page - 1)
     with pytest.raises(ExchangeError, match="although the store holds candles at"):
-        ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+        ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW)
     assert list(_stored(sessions, market).index) == list(first)  # nothing half-written
-    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW)
     assert list(_stored(sessions, market).index) == _served(fake, market, first[0] - HOUR_, NOW - HOUR_)
 
 
@@ -159,11 +160,11 @@ def test_an_empty_answer_where_hours_are_due_is_a_failure_not_ok_fetched_0(migra
     _, _, sessions = migrated
     market = parse_market("binance:ETH-USDT")
     client = _client(fake, "binance")
-    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW)
     fake.advance(2)
     fake.fail_next("empty", path_contains="/binance/")
     with pytest.raises(ExchangeError, match="no candles at all .* 4 closed hours were due .*: an empty answer"):
-        ingest_market(sessions, client, market, backfill_days=5, now=NOW + timedelta(hours=2))
+        ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW + timedelta(hours=2))
     assert _last_run(sessions).status == "failed"
 
 
@@ -171,13 +172,13 @@ def test_a_hole_in_the_stored_candles_is_refilled_by_the_next_ingest(migrated, f
     _, _, sessions = migrated
     market = parse_market("binance:ETH-USDT")
     client = _client(fake, "binance")
-    ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     full = list(_stored(sessions, market).index)
     hole = (datetime(2023, 11, 25, 3, tzinfo=UTC), datetime(2023, 11, 27, 8, tzinfo=UTC))  # 54 hours
     with sessions() as s, s.begin():  # what an older version's short back-fill or a lost page left
         s.execute(sa.delete(Candle).where(Candle.open_time >= hole[0], Candle.open_time <= hole[1]))
     fake.reset_counts()
-    result = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    result = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     assert list(_stored(sessions, market).index) == full
     run = _last_run(sessions)
     assert run.status == "ok" and result.new_rows == 54 and run.rows == 54
@@ -190,11 +191,11 @@ def test_hours_the_exchange_lacks_are_asked_for_until_confirmed_then_never_again
     market = parse_market("upbit:ETH-KRW")
     client = _client(fake, "upbit")
     # Upbit's real series misses 5 hours after 2023-12-03T15:00Z: the back-fill asks for them once...
-    ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     assert "5 missing hours in 1 gaps" in _last_run(sessions).message
     # ...the next ingest asks once more: a week old and lacking twice, they are confirmed...
     fake.reset_counts()
-    ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     second = _last_run(sessions).message
     assert "the exchange lacks 5 missing hours in 1 gaps (largest: 5h after 2023-12-03T15Z); " \
            "1 of them confirmed now" in second, second
@@ -203,7 +204,7 @@ def test_hours_the_exchange_lacks_are_asked_for_until_confirmed_then_never_again
     fake.reset_counts()
     for hour in range(3):
         fake.advance(1)
-        ingest_market(sessions, client, market, backfill_days=20, now=NOW + timedelta(hours=hour + 1))
+        ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW + timedelta(hours=hour + 1))
         assert "missing" not in _last_run(sessions).message
     assert fake.count("/upbit/") == 3
     with sessions() as s:
@@ -215,19 +216,19 @@ def test_a_recent_gap_is_asked_for_again_until_it_is_a_day_old(migrated, fake):
     _, _, sessions = migrated
     market = parse_market("binance:ETH-USDT")
     client = _client(fake, "binance")
-    ingest_market(sessions, client, market, backfill_days=5, now=NOW)
+    ingest_market(services_for(migrated, client), market, backfill_days=5, now=NOW)
     series = fake.visible(market)
     missing = {datetime(2023, 12, 10, 13, tzinfo=UTC), datetime(2023, 12, 10, 14, tzinfo=UTC)}
     fake.set_candles(market, [c for c in series if c.open_time not in missing]
                      + load_csv_slice(USDT_CSV, "2023-12-10T15:00:00Z", 48))  # the exchange is late with 13, 14
     for hours_later in (4, 5, 6):
         fake.now = NOW + timedelta(hours=hours_later)
-        ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
+        ingest_market(services_for(migrated, client), market, backfill_days=5, now=fake.now)
     with sessions() as s:
         assert s.execute(sa.text("SELECT checks, confirmed_at FROM candle_gaps")).one() == (3, None)
     fake.set_candles(market, series + load_csv_slice(USDT_CSV, "2023-12-10T13:00:00Z", 50))  # published late
     fake.now = NOW + timedelta(hours=7)
-    ingest_market(sessions, client, market, backfill_days=5, now=fake.now)
+    ingest_market(services_for(migrated, client), market, backfill_days=5, now=fake.now)
     assert "filled 2 missing hours" in _last_run(sessions).message
     assert set(_stored(sessions, market).index) >= missing
 
@@ -244,9 +245,9 @@ def test_each_interval_is_ingested_as_its_own_market_next_to_the_hourly_one(migr
     with FakeExchange({hourly_text: MARKETS[hourly_text], market_text: served}, now=NOW,
                       bithumb_window=300) as fx:
         client = _client(fx, market.exchange)
-        hours = ingest_market(sessions, client, parse_market(hourly_text), backfill_days=20, now=NOW)
-        first = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
-        again = ingest_market(sessions, client, market, backfill_days=20, now=NOW)
+        hours = ingest_market(services_for(migrated, client), parse_market(hourly_text), backfill_days=20, now=NOW)
+        first = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
+        again = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
     step = market.step.step
     want = [c for c in served if NOW - timedelta(days=20) - step < c.open_time and c.open_time + step <= NOW]
     with sessions() as s:

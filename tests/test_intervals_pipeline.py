@@ -39,8 +39,8 @@ def services(migrated, tmp_path):
     pd.read_csv(BINANCE_CSV).tail(1_400).to_csv(tmp_path / "hours.csv", index=False)
     _day_candles().to_csv(tmp_path / "days.csv", index=False)
     svc = bootstrap(load_settings(database_url=url, device="cpu"))
-    import_csv(svc.sessions, tmp_path / "hours.csv", HOURLY)
-    import_csv(svc.sessions, tmp_path / "days.csv", DAILY)
+    import_csv(svc, tmp_path / "hours.csv", HOURLY)
+    import_csv(svc, tmp_path / "days.csv", DAILY)
     yield svc
     svc.close()
 

@@ -27,7 +27,7 @@ def services(sqlite_url, tmp_path):
     svc = bootstrap(load_settings(database_url=sqlite_url, device="cpu"))
     upgrade(svc.engine)
     pd.read_csv(BINANCE_CSV).tail(1_400).to_csv(tmp_path / "binance.csv", index=False)
-    import_csv(svc.sessions, tmp_path / "binance.csv", MARKET)
+    import_csv(svc, tmp_path / "binance.csv", MARKET)
     yield svc
     svc.close()
 

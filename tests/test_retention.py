@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from db.predictions import write_predictions
 from exchanges.base import parse_market
 from jobs.retention import prune_live_forecasts
+from tests.conftest import services_for
 
 NOW = datetime(2023, 12, 31, 12, tzinfo=timezone.utc)
 MARKETS = [parse_market("binance:ETH-USDT"), parse_market("upbit:ETH-KRW")]
@@ -29,8 +30,8 @@ def test_old_live_forecasts_are_deleted_backtests_and_recent_ones_kept(migrated)
                 for kind in ("live", "backtest"):
                     write_predictions(forecasts(origin), session=s, exchange=m.exchange, symbol=m.symbol, interval="1h",
                                       kind=kind, model_run_id=None)
-    assert prune_live_forecasts(sessions, MARKETS, 0, now=NOW) == 0  # the default keeps all
-    assert prune_live_forecasts(sessions, MARKETS, 7, now=NOW) == 2 * 2 * 2  # 30 and 8 days old, 2 rows each
+    assert prune_live_forecasts(services_for(migrated), MARKETS, 0, now=NOW) == 0  # the default keeps all
+    assert prune_live_forecasts(services_for(migrated), MARKETS, 7, now=NOW) == 2 * 2 * 2  # 30 and 8 days old, 2 rows each
     with sessions() as s:
         left = s.execute(sa.text("SELECT kind, count(*) FROM predictions GROUP BY kind ORDER BY kind")).all()
     assert left == [("backtest", 16), ("live", 8)]

@@ -62,7 +62,7 @@ def build_bi_database(url: str, workdir: Path) -> None:
 
         def load(market, rows: pd.DataFrame, name: str) -> None:
             rows.to_csv(workdir / name, index=False)
-            import_csv(services.sessions, workdir / name, market)
+            import_csv(services, workdir / name, market)
 
         rows = pd.read_csv(BINANCE_CSV).tail(SLICE_HOURS)
         load(binance, rows.iloc[:-LIVE_HOURS], "history.csv")

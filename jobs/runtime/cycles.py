@@ -114,7 +114,7 @@ class MarketCycles:
         def ingest(lock):
             if lock.is_done(slot):
                 return NOTHING
-            outcome = ingest_market(self.services.sessions, self.services.client(market.exchange), market,
+            outcome = ingest_market(self.services, market,
                                     backfill_days=self.settings.backfill_days, before_write=lock.ensure)
             lock.mark_done(slot)
             return outcome

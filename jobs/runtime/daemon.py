@@ -217,7 +217,7 @@ class Daemon:
         if slot is not None:
             self.training.schedule(slot)
         # Any daemon may do it, twice is harmless: the second finds nothing left to delete.
-        prune_live_forecasts(self.services.sessions, self.markets, self.settings.keep_forecast_days)
+        prune_live_forecasts(self.services, self.markets, self.settings.keep_forecast_days)
 
     def _on_scheduler_event(self, event) -> None:
         if event.code == EVENT_SCHEDULER_STARTED:
