@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from db.models import BacktestHorizon, BacktestRun
 
 SETTINGS = ("days", "step", "retrain_every", "train_hours", "horizon")
-FIGURES = ("mae", "naive_mae", "rmae", "coverage", "interval_score", "empirical_interval_score", "empirical_coverage",
-           "ewma_interval_score", "ewma_coverage", "fhs_interval_score", "fhs_coverage", "best_free_interval_score")
+YARDSTICKS = ("empirical", "ewma", "fhs", "garch")  # forecaster.sources.YARDSTICKS, as stored columns
+FIGURES = ("mae", "naive_mae", "rmae", "coverage", "interval_score",
+           *(f"{name}_{figure}" for name in YARDSTICKS for figure in ("interval_score", "coverage")),
+           "best_free_interval_score")
 
 
 def _number(value):

@@ -151,6 +151,8 @@ class BacktestRun(Base):
     ewma_coverage: Mapped[float | None] = mapped_column(Float(53))
     fhs_interval_score: Mapped[float | None] = mapped_column(Float(53))
     fhs_coverage: Mapped[float | None] = mapped_column(Float(53))
+    garch_interval_score: Mapped[float | None] = mapped_column(Float(53))  # migration 0008
+    garch_coverage: Mapped[float | None] = mapped_column(Float(53))
     best_free_interval_score: Mapped[float | None] = mapped_column(Float(53))
     ratio_vs_empirical: Mapped[float | None] = mapped_column(Float(53))
     ratio_low: Mapped[float | None] = mapped_column(Float(53))
@@ -179,6 +181,8 @@ class BacktestHorizon(Base):
     ewma_coverage: Mapped[float | None] = mapped_column(Float(53))
     fhs_interval_score: Mapped[float | None] = mapped_column(Float(53))
     fhs_coverage: Mapped[float | None] = mapped_column(Float(53))
+    garch_interval_score: Mapped[float | None] = mapped_column(Float(53))  # migration 0008
+    garch_coverage: Mapped[float | None] = mapped_column(Float(53))
     best_free_interval_score: Mapped[float | None] = mapped_column(Float(53))
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import bands, metrics, windows
+from . import bands, metrics, sources
 from .config import ModelConfig
 from .errors import NotEnoughHistory
-from .frames import candles_frame, step_grid
+from .frames import candles_frame
 from .intervals import DEFAULT_INTERVAL, Interval, backtest_defaults, get_interval
 from .predict import Forecaster
 from .train import train
@@ -41,6 +41,7 @@ class BacktestResult:
     fits: list[dict] = field(default_factory=list)  # fit_index, origin, train_seconds, metrics, weights
     table: pd.DataFrame | None = None  # per horizon, see metrics.per_horizon_table
     summary: dict = field(default_factory=dict)
+    scored: pd.DataFrame | None = None  # predictions with actual, naive and every yardstick's band
 
 
 def plan_walk_forward(open_times, *, days: int | None = None, step: int = 1, retrain_every: int | None = None,
@@ -76,8 +77,10 @@ def _fit_block(frame, origins, fit_i, fit_origin, cfg, train_steps, device, stop
     span = frame.loc[fit_origin - (max(train_steps, cfg.volatility_steps) - 1) * one:fit_origin]
     result = train(span, cfg, device, train_steps=train_steps, stop=stop)
     fc = Forecaster.load(result.weights)
-    first = origins.min() - fc.history_steps * one
-    pred = fc.forecast_many(frame.loc[first:origins.max()], origins)
+    first = origins.min() - (max(fc.history_steps, sources.history_steps(fc.fitted, cfg.step)) + 1) * one
+    # the yardsticks that need fitting (GARCH) are fit with the model, on the same window; the
+    # volatility model's own band is kept too, for benchmarks
+    pred = fc.forecast_many(frame.loc[first:origins.max()], origins, bands=list(sources.SOURCES))
     pred["fit_index"] = fit_i
     fit = {"fit_index": fit_i, "origin": fit_origin, "train_seconds": result.metrics["train_seconds"],
            "metrics": result.metrics, "weights": result.weights}
@@ -113,32 +116,16 @@ def walk_forward(frame: pd.DataFrame, *, days: int | None = None, step: int = 1,
     return score(frame, predictions, fits, horizon, cfg.interval)
 
 
-def yardstick_rows(frame: pd.DataFrame, origins: pd.DatetimeIndex, horizon: int,
-                   interval: str | Interval = DEFAULT_INTERVAL) -> pd.DataFrame:
-    """Every model-free band at the origins, as price columns ``<name>_lower``/``<name>_upper``
-    per (origin_time, horizon), each from candles at or before its origin only."""
-    grid = step_grid(frame, interval, end=origins.max())
-    s = windows.series_from_grid(grid, interval=interval)
-    pos = grid.index.get_indexer(origins)
-    close = s.close[pos][:, None]
-    out = pd.DataFrame({"origin_time": np.repeat(origins, horizon),
-                        "horizon": np.tile(np.arange(1, horizon + 1), len(origins))})
-    for name, band in bands.yardsticks(s.log_close, pos, horizon, interval).items():
-        out[f"{name}_lower"] = (close * np.exp(band[..., 0])).ravel()
-        out[f"{name}_upper"] = (close * np.exp(band[..., 1])).ravel()
-    return out
-
-
 def score(frame, predictions, fits, horizon, interval: str | Interval = DEFAULT_INTERVAL) -> BacktestResult:
-    """The per-horizon table and the summary of forecasts next to naive and the yardsticks."""
+    """The per-horizon table and the summary of forecasts (with their yardsticks' columns, see
+    ``Forecaster.forecast_many``) next to naive and the yardsticks."""
     iv = get_interval(interval)
-    origins = pd.DatetimeIndex(predictions["origin_time"].unique())
-    free = yardstick_rows(frame, origins, horizon, iv)
-    scored = metrics.attach_actuals(predictions.merge(free, on=["origin_time", "horizon"]), frame)
+    scored = metrics.attach_actuals(predictions, frame)
     summary = metrics.summary(scored)
     summary.update(n_origins=int(predictions["origin_time"].nunique()), n_fits=len(fits),
                    fit_seconds=float(sum(f["train_seconds"] for f in fits)),
                    ratio=metrics.bootstrap_ratio(scored, "empirical",
                                                  block=pd.Timedelta(iv.step) * iv.bootstrap_block(horizon)),
                    sources=[f["metrics"].get("band_source") for f in fits])
-    return BacktestResult(predictions, fits, metrics.per_horizon_table(scored), summary)
+    keep = [c for c in predictions if not c.endswith(("_lower", "_upper")) or c.startswith("yhat")]
+    return BacktestResult(predictions[keep], fits, metrics.per_horizon_table(scored), summary, scored)

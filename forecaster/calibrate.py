@@ -5,15 +5,17 @@ Direction is close to unpredictable at these horizons, so a raw median adds nois
 we pick ``shrink`` in [0, 1] (0 = the naive forecast) minimising the MAE of the price on the
 validation slice, and keep it only where that gain is statistically clear. The LSTM's band is
 then recalibrated (split-conformal, one factor per side and horizon) so that 10% of validation
-actuals fall below it and 10% above it. Finally every candidate band (the LSTM's, the
-volatility model's, the model-free yardsticks) is scored out of sample on the same validation
-origins, and each horizon serves the one with the lowest interval score (``choose_sources``).
+actuals fall below it and 10% above it. Finally every candidate band (sources.py, and the LSTM's
+when it is trained) is scored out of sample on the same validation origins, and each horizon serves
+the mean of the leading bands unless one band beats it beyond chance there (``choose_served``).
 """
 from __future__ import annotations
 
 from statistics import NormalDist
 
 import numpy as np
+
+from .sources import SEPARATOR, combine
 
 FAMILY_ALPHA = 0.05  # chance, over all horizons together, of keeping a median without real skill
 
@@ -147,43 +149,51 @@ def scores_by_row(candidates: dict[str, np.ndarray], actual: np.ndarray, close: 
                                * close[:, None], 0.0) for name, band in candidates.items()}
 
 
-def choose_sources(candidates: dict[str, np.ndarray], actual: np.ndarray, close: np.ndarray, *,
-                   default: str, block: int) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Per horizon, the band to serve: ``default`` unless another candidate's mean interval score
-    on the validation origins is lower by more than chance. candidates: name -> (n, H, 2)
-    log-return bands scored out of sample; actual: (n, H) log returns; close: (n,) the origins'
-    closes (scores are in the quote currency, as a backtest reports them). Only rows of
-    ``usable_rows`` count.
+LEADERS = 3  # sources averaged into the served band where no single one wins beyond chance
 
-    Picking the lowest score outright was tried and lost out of sample on the development data
-    (the per-horizon winner of 90 days is mostly noise). As with the median's shrinkage, a
-    challenger must beat the default by Bonferroni's bound (``family_z`` over every challenger and
-    horizon) in standard errors of the mean score difference over blocks of ``block`` origins.
-    -> (source per horizon, {name: (H,) mean interval score})"""
+
+def choose_served(candidates: dict[str, np.ndarray], actual: np.ndarray, close: np.ndarray, *,
+                  block: int, leaders: int | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Per horizon, the band to serve (a sources.py spec): the mean of the ``leaders`` sources with
+    the lowest validation interval score over all horizons, unless one source beats that mean at
+    this horizon by more than chance (``lower_beyond_chance`` with Bonferroni's bound over every
+    source and horizon). The ranking is over all horizons together, steadier than the winner of one
+    horizon; the mean is a band, scored like the others. Where the evidence cannot tell sources
+    apart, an average of the good ones is safer than any one of them (the forecast-combination
+    puzzle: equal weights are hard to beat). candidates: name -> (n, H, 2) log-return bands scored
+    out of sample; actual: (n, H) log returns; close: (n,) the origins' closes (scores are in the
+    quote currency, as a backtest reports them). Only rows of ``usable_rows`` count.
+    -> (spec per horizon, {spec: (H,) mean interval score}, the mean among them)"""
+    z = family_z(actual.shape[1] * len(candidates))
     ok, rows = scores_by_row(candidates, actual, close)
     counts = np.maximum(ok.sum(axis=0), 1)
     scores = {name: r.sum(axis=0) / counts for name, r in rows.items()}
+    ranked = sorted(scores, key=lambda name: float(scores[name].mean()))
+    mean = SEPARATOR.join(ranked[:leaders or LEADERS])
+    if mean not in candidates:
+        band = combine(candidates, mean)
+        candidates = {**candidates, mean: band}
+        _, more = scores_by_row({mean: band}, np.where(ok, actual, np.nan), close)
+        rows[mean] = more[mean]
+        scores[mean] = rows[mean].sum(axis=0) / counts
     horizon = actual.shape[1]
-    challengers = [n for n in candidates if n != default]
-    z = family_z(horizon * len(challengers))
-    sources = [default] * horizon
+    specs = [mean] * horizon
     for h in range(horizon):
-        best = scores[default][h]
-        for name in challengers:
-            if scores[name][h] < best and lower_beyond_chance(rows[name][:, h], rows[default][:, h], ok[:, h],
-                                                              z, block):
-                sources[h], best = name, scores[name][h]
-    return sources, scores
+        best = scores[mean][h]
+        for name in ranked:
+            if name != mean and scores[name][h] < best and lower_beyond_chance(
+                    rows[name][:, h], rows[mean][:, h], ok[:, h], z, block):
+                specs[h], best = name, scores[name][h]
+    return specs, scores
 
 
-def beaten_horizons(candidates: dict[str, np.ndarray], served: list[str], rivals: list[str],
+def beaten_horizons(candidates: dict[str, np.ndarray], served: np.ndarray, rivals: list[str],
                     actual: np.ndarray, close: np.ndarray, block: int) -> list[int]:
-    """Horizons (1-based) where one of ``rivals`` has a lower interval score than the served band
-    by more than chance (the test of choose_sources, with its bound: every candidate but the served
-    one is a challenger, so that a band choose_sources kept is not refused by a looser test): what
-    the promotion gate refuses."""
-    ok, rows = scores_by_row(candidates, actual, close)
-    z = family_z(actual.shape[1] * (len(candidates) - 1))
-    return [h + 1 for h, src in enumerate(served)
-            if any(r != src and lower_beyond_chance(rows[r][:, h], rows[src][:, h], ok[:, h], z, block)
-                   for r in rivals)]
+    """Horizons (1-based) where one of ``rivals`` has a lower interval score than the ``served``
+    band (n, H, 2) by more than chance, with the bound of ``choose_served`` (every candidate a
+    challenger), so that a band the choice kept is not refused by a looser test: what the
+    promotion gate refuses."""
+    z = family_z(actual.shape[1] * len(candidates))
+    ok, rows = scores_by_row({**candidates, "served": served}, actual, close)
+    return [h + 1 for h in range(actual.shape[1])
+            if any(lower_beyond_chance(rows[r][:, h], rows["served"][:, h], ok[:, h], z, block) for r in rivals)]

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from .intervals import DEFAULT_INTERVAL, INTERVALS, get_interval
 
 QUANTILES = (0.1, 0.5, 0.9)
+LEARNED = ("none", "lstm")  # the learned band trained per market (none: the band sources alone)
 # Names older models and settings used, read as today's (FORECASTER_MODEL_OVERRIDES, stored configs).
 RENAMED = {"val_hours": "val_steps", "volatility_hours": "volatility_steps"}
 
@@ -37,6 +38,10 @@ class ModelConfig:
             that is forward-filled; more raises NotEnoughHistory.
         shrink_grid: number of steps of the per-horizon median shrinkage grid on [0, 1].
         seed: seeds Python, NumPy and torch; same data + config + seed on CPU -> same weights.
+        learned: the learned band trained per market beside the band sources: ``none`` (the
+            default: the bands of forecaster/sources.py and the naive median, no torch training)
+            or ``lstm`` (the quantile LSTM of forecaster/lstm_band.py, a candidate band and a
+            shrunk median; see docs/forecasting.md for what it bought on the development data).
     """
 
     interval: str = DEFAULT_INTERVAL
@@ -57,8 +62,13 @@ class ModelConfig:
     max_gap_fraction: float = 0.1
     shrink_grid: int = 20
     seed: int = 0
+    learned: str = "none"
 
     def __post_init__(self) -> None:
+        if self.learned not in LEARNED:
+            raise ValueError(f"learned must be one of {', '.join(LEARNED)}")
+        if self.seed < 0:
+            raise ValueError("seed must be >= 0")
         if self.interval not in INTERVALS:
             raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
         if self.lookback < 2 or self.horizon < 1:

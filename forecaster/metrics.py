@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .sources import YARDSTICKS
 
 
 def mae(y_pred, y_true) -> float:
@@ -37,7 +38,7 @@ def attach_actuals(pred: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out[out["actual"].notna()].reset_index(drop=True)
 
 
-YARDSTICK_NAMES = ("empirical", "ewma", "fhs")  # forecaster.bands.YARDSTICKS, without importing it
+YARDSTICK_NAMES = YARDSTICKS  # every yardstick's figures are reported beside the served band
 
 
 def summary(scored: pd.DataFrame) -> dict:

@@ -7,13 +7,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import bands, calibrate, serialize, windows
+from . import serialize, sources, windows
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import NotEnoughHistory
 from .frames import candles_frame, step_grid, to_utc
-from .model import QuantileLSTM
-from .volatility import VolatilityModel, feature_steps
+from .volatility import feature_steps
 
 FORECAST_COLUMNS = ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"]
 
@@ -21,14 +20,12 @@ FORECAST_COLUMNS = ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"
 class Forecaster:
     """A trained model ready to forecast. Build it with ``Forecaster.load(weights)``."""
 
-    def __init__(self, model: QuantileLSTM, config: ModelConfig, stats: dict, meta: dict,
-                 device: torch.device):
-        self.model, self.config, self.device, self.meta = model.eval(), config, device, meta
-        self.shrink = np.asarray(stats["shrink"], dtype=np.float64)
-        self.k_lo = np.asarray(stats["k_lo"], dtype=np.float64)
-        self.k_up = np.asarray(stats["k_up"], dtype=np.float64)
-        self.vol = VolatilityModel.from_dict(stats["volatility"])
-        self.sources: list[str] = list(stats["sources"])
+    def __init__(self, config: ModelConfig, stats: dict, meta: dict, model=None,
+                 device: torch.device | None = None):
+        self.config, self.meta, self.stats = config, meta, stats
+        self.model, self.device = (model.eval() if model is not None else None), device
+        self.fitted = sources.load_all(stats["bands"])
+        self.sources: list[str] = list(stats["sources"])  # the served band's spec per horizon
 
     @classmethod
     def load(cls, weights: bytes, device: torch.device | str = "cpu") -> "Forecaster":
@@ -37,22 +34,36 @@ class Forecaster:
         device = device if isinstance(device, torch.device) else resolve_device(device)
         state, meta = serialize.load(weights)
         config = ModelConfig.from_dict(meta["config"])
-        model = QuantileLSTM(int(meta["n_features"]), config.hidden_size, config.num_layers,
-                             config.dropout, config.horizon, config.patch)
-        model.load_state_dict(state)
-        return cls(model.to(device), config, meta["stats"], meta, device)
+        model = None
+        if state:
+            from . import lstm_band
+
+            model = lstm_band.build(config, int(meta["n_features"]))
+            model.load_state_dict(state)
+            model = model.to(device)
+        return cls(config, meta["stats"], meta, model, device)
 
     @property
     def metrics(self) -> dict:
         return dict(self.meta.get("metrics", {}))
 
     @property
+    def shrink(self) -> np.ndarray:
+        """(H,) the median's move toward the LSTM's, per horizon: 0 is the naive forecast (always,
+        without the LSTM)."""
+        return np.asarray(self.stats.get("shrink", [0.0] * self.config.horizon), dtype=np.float64)
+
+    @property
+    def served_names(self) -> set[str]:
+        return {m for spec in self.sources for m in sources.members(spec)}
+
+    @property
     def history_steps(self) -> int:
-        """Candles up to the origin a forecast reads: the lookback, the volatility model's month
-        of features, and the yardsticks' window when one of them is served."""
-        need = max(self.config.lookback, max(feature_steps(self.config.step)))
-        if set(self.sources) & set(bands.YARDSTICKS):
-            need = max(need, bands.window_steps(self.config.step))
+        """Candles up to the origin a forecast reads: the bands' history (the volatility model's
+        month of features at least), and the LSTM's lookback when it is served."""
+        need = sources.history_steps(self.served_names | {"volatility"}, self.config.step)
+        if self.model is not None:
+            need = max(need, self.config.lookback)
         return need + 1
 
     def _usable(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
@@ -63,33 +74,36 @@ class Forecaster:
         seen = np.where(ok, counts[origins + 1] - counts[np.maximum(origins - lb, 0)], 0)
         return ok & s.observed[origins] & (lb + 1 - seen <= self.config.max_gap_fraction * lb)
 
+    def bands(self, s: windows.Series, origins: np.ndarray, names=None) -> dict[str, np.ndarray]:
+        """Each fitted source's band at the origins: name -> (n, H, 2) log returns."""
+        names = self.fitted if names is None else [n for n in names if n in self.fitted]
+        return {name: self.fitted[name].band(s, origins) for name in names}
+
     def _quantiles(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
-        """(n, H, 3) log-returns [lower, median, upper] from each origin: the median from the
-        LSTM (shrunk), the band per horizon from the source chosen at training."""
-        state = windows.origin_state(self.vol, s, origins)
-        x = windows.inputs(s, origins, self.config.lookback, self.vol, state)
-        with torch.inference_mode():
-            z = self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
-        lower, center, upper = calibrate.apply(z.astype(np.float64), self.shrink, self.k_lo, self.k_up)
-        candidates = {"lstm": np.stack([lower, upper], axis=-1) * state.scale[..., None],
-                      "volatility": state.scale[..., None] * self.vol.z[None]}
-        wanted = [name for name in bands.YARDSTICKS if name in self.sources]
-        window = bands.window_steps(s.interval)
-        for name in wanted:
-            candidates[name] = bands.YARDSTICKS[name](s.log_close, origins, self.config.horizon, window)
-        band = np.stack([candidates[src][:, h] for h, src in enumerate(self.sources)], axis=1)
+        """(n, H, 3) log-returns [lower, median, upper] from each origin: the band per horizon from
+        the spec chosen at training, the median naive (0) unless the LSTM is served."""
+        candidates = self.bands(s, origins, self.served_names | {"volatility"})
+        center = np.zeros((len(origins), self.config.horizon))
+        if self.model is not None:
+            from . import lstm_band
+
+            candidates["lstm"], center = lstm_band.lstm_quantiles(
+                self.model, self.stats, s, origins, self.config.lookback, self.fitted["volatility"].model,
+                self.device)
+        band = sources.served_band(candidates, self.sources)
         # a yardstick without enough history at this origin: the volatility band stands in
         band = np.where(np.isfinite(band), band, candidates["volatility"])
         if not np.isfinite(band).all():
             raise NotEnoughHistory(f"fewer than {min(feature_steps(s.interval))} candles of history before the "
                                    "origin for the volatility model")
-        center = center * state.scale  # exactly 0 where the median is the naive forecast
-        center = np.clip(center, band[..., 0], band[..., 1])
+        center = np.clip(center, band[..., 0], band[..., 1])  # exactly 0 where the median is naive
         return np.stack([band[..., 0], center, band[..., 1]], axis=-1)
 
-    def forecast_many(self, frame: pd.DataFrame, origins) -> pd.DataFrame:
+    def forecast_many(self, frame: pd.DataFrame, origins, bands=()) -> pd.DataFrame:
         """Forecasts from several origins at once (each sees only rows <= itself): columns
-        origin_time, horizon, target_time, yhat, yhat_lower, yhat_upper."""
+        origin_time, horizon, target_time, yhat, yhat_lower, yhat_upper; and the band of each source
+        named in ``bands`` (sources.py) from this same fit, as ``<name>_lower``/``<name>_upper`` (the
+        frame must then reach ``sources.history_steps`` of them before the first origin)."""
         step = self.config.step
         frame = candles_frame(frame, step)
         stamps = pd.DatetimeIndex([to_utc(o) for o in origins])
@@ -115,6 +129,10 @@ class Forecaster:
             "yhat_lower": (close * np.exp(q[..., 0])).ravel(),
             "yhat_upper": (close * np.exp(q[..., 2])).ravel()})
         out.insert(2, "target_time", out["origin_time"] + out["horizon"] * pd.Timedelta(step.step))
+        if len(bands):
+            for name, band in self.bands(s, pos, bands).items():
+                out[f"{name}_lower"] = (close * np.exp(band[..., 0])).ravel()
+                out[f"{name}_upper"] = (close * np.exp(band[..., 1])).ravel()
         return out
 
     def forecast(self, frame: pd.DataFrame, origin: datetime | None = None) -> pd.DataFrame:

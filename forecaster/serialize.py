@@ -11,8 +11,10 @@ from safetensors.torch import save as st_save
 
 from .errors import OutdatedModel
 
-FORMAT = "forecaster-quantile-lstm/2"  # /2: inputs and targets scaled by the volatility model
-_OLDER_FORMATS = ("forecaster-quantile-lstm/1",)
+# /3: every band source fitted and stored (sources.py), the LSTM optional (no tensors without it);
+# /2: inputs and targets scaled by the volatility model
+FORMAT = "forecaster-bands/3"
+_OLDER_FORMATS = ("forecaster-quantile-lstm/1", "forecaster-quantile-lstm/2")
 
 
 def dump(state_dict: dict[str, torch.Tensor], meta: dict) -> bytes:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from jobs.bootstrap import Services
 
 
-YARDSTICKS = (("empirical", "emp"), ("ewma", "ewma"), ("fhs", "fhs"))
+YARDSTICKS = (("empirical", "emp"), ("ewma", "ewma"), ("fhs", "fhs"), ("garch", "garch"))
 
 
 @dataclass

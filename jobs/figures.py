@@ -20,6 +20,20 @@ def validation_line(run) -> str:
     if get("val_coverage") is not None:
         parts.append(f"80% coverage {get('val_coverage'):.3f}")
     if get("val_interval_score") is not None and get("val_free_interval_score") is not None:
-        parts.append(f"interval score {get('val_interval_score'):.6g} vs best model-free "
+        parts.append(f"interval score {get('val_interval_score'):.6g} vs best yardstick "
                      f"{get('val_free_interval_score'):.6g}")
     return ", ".join(parts) or "no validation figures"
+
+
+def band_verdict(metrics: dict) -> str:
+    """What the served band's validation interval score says next to the best yardstick's, in words
+    that match the figures: better or worse by how much, and whether any horizon is worse beyond
+    chance (the gate's test)."""
+    served, free = metrics.get("val_interval_score"), metrics.get("val_free_interval_score")
+    if served is None or not free:
+        return "band not compared with the yardsticks"
+    change = served / free - 1
+    side = f"{abs(change):.1%} {'better' if change <= 0 else 'worse'} than the best yardstick"
+    if metrics.get("band_beaten_at"):
+        return f"band {side}, beaten beyond chance at horizons {metrics['band_beaten_at']}"
+    return f"band {side}" + ("" if change <= 0 else ", within chance at every horizon")

@@ -2,10 +2,10 @@
 
 The gate: a new model is promoted only if, on the validation slice (the latest hours of its own
 training span), its median is at least as accurate as the naive forecast and not worse than the
-model promoted now, scored on the same origins, and at no horizon does a model-free band have a
-lower interval score than its band by more than chance (the per-horizon block test of
-forecaster/calibrate.py; training already serves a model-free band at any horizon where it wins
-beyond chance, so this only catches a bug). Bands are not compared with the promoted model's on that slice: the older
+model promoted now, scored on the same origins, and at no horizon does a yardstick have a lower
+interval score than its band by more than chance (the per-horizon block test of
+forecaster/calibrate.py; training already serves a yardstick, alone or in the mean of the leading
+bands, wherever it wins beyond chance, so this only catches a bug). Bands are not compared with the promoted model's on that slice: the older
 model was fitted on most of it and would look better than it is, which would keep stale models.
 Promotion happens in one transaction with storing the weights, so a crash or kill at any moment
 leaves the previous promoted model in place.
@@ -27,7 +27,7 @@ from db.model_runs import load_weights, promoted_run, prune_weights, record_fail
 from db.model_runs import promote as promote_run
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.figures import validation_line
+from jobs.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
 
 if TYPE_CHECKING:
@@ -46,9 +46,10 @@ class TrainOutcome:
 
     def summary(self) -> str:
         m = self.metrics
+        trained = (f"{m.get('epochs')} LSTM epochs in {m.get('train_seconds', 0):.1f}s on {m.get('device')}"
+                   if m.get("epochs") else f"bands fit in {m.get('train_seconds', 0):.1f}s, no network trained")
         return (f"{self.market}: model run {self.model_run_id} {self.status} ({self.reason}); "
-                f"{validation_line(m)}, band {m.get('band_source', '?')}; "
-                f"{m.get('epochs')} epochs in {m.get('train_seconds', 0):.1f}s on {m.get('device')}")
+                f"{validation_line(m)}, band {m.get('band_source', '?')}; {trained}")
 
 
 def model_config(settings, interval: str = "1h", **overrides):
@@ -160,14 +161,14 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
     if not m.get("val_mae", float("inf")) <= m.get("val_naive_mae", 0.0):
         return "rejected", f"validation MAE {m.get('val_mae'):.6g} is worse than naive {m.get('val_naive_mae'):.6g}"
     if m.get("band_beaten_at"):
-        return "rejected", f"a model-free band beats its band beyond chance at horizons {m['band_beaten_at']}"
+        return "rejected", f"a yardstick beats its band beyond chance at horizons {m['band_beaten_at']}"
     if not compare_with_promoted:
-        return "promoted", "at least as accurate as naive, band no worse than model-free"
+        return "promoted", f"at least as accurate as naive, {band_verdict(m)}"
     with services.sessions() as s:
         current = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         old_weights = load_weights(session=s, run_id=current.id) if current else None
     if old_weights is None:
-        return "promoted", "first model of this market, at least as accurate as naive"
+        return "promoted", f"first model of this market, at least as accurate as naive, {band_verdict(m)}"
     try:
         old = Forecaster.load(old_weights)
     except OutdatedModel:
@@ -184,7 +185,7 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
         return "rejected", (f"{head_to_head}, MAE {new_score['mae']:.6g} is worse than promoted model "
                             f"{current.id}'s {old_score['mae']:.6g}")
     return "promoted", (f"{head_to_head}, MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
-                        f"{old_score['mae']:.6g}; band no worse than model-free at every horizon")
+                        f"{old_score['mae']:.6g}; {band_verdict(m)}")
 
 
 def _validation_origins(frame, config):

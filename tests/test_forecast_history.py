@@ -109,7 +109,8 @@ def test_each_backtest_is_a_run_with_its_settings_and_figures_and_the_older_rows
         assert json.loads(run["config"])["lookback"] == 48 and run["code_version"] and run["device"] == "cpu"
         assert run["n_origins"] == s["n_origins"] == 2 and run["n_fits"] == 1
         for k in ("mae", "naive_mae", "rmae", "coverage", "interval_score", "empirical_interval_score",
-                  "ewma_coverage", "fhs_interval_score", "best_free_interval_score"):
+                  "ewma_coverage", "fhs_interval_score", "garch_interval_score", "garch_coverage",
+                  "best_free_interval_score"):
             assert run[k] == pytest.approx(s[k], rel=1e-12), k
         assert run["ratio_vs_empirical"] == pytest.approx(s["ratio"]["ratio"])
         assert run["ratio_low"] <= run["ratio_vs_empirical"] <= run["ratio_high"]
@@ -118,6 +119,8 @@ def test_each_backtest_is_a_run_with_its_settings_and_figures_and_the_older_rows
         assert [t["horizon"] for t in table] == list(range(1, 25))
         assert [t["interval_score"] for t in table] == pytest.approx(outcome.table["interval_score"].tolist())
         assert [t["fhs_coverage"] for t in table] == pytest.approx(outcome.table["fhs_coverage"].tolist())
+        assert [t["garch_interval_score"] for t in table] == \
+            pytest.approx(outcome.table["garch_interval_score"].tolist())
     current = _query(services, "SELECT backtest_run_id, COUNT(*) AS n FROM predictions WHERE kind = 'backtest' "
                                "GROUP BY backtest_run_id")
     kept = _query(services, "SELECT backtest_run_id, COUNT(*) AS n FROM prediction_history GROUP BY backtest_run_id")

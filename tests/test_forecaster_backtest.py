@@ -82,3 +82,15 @@ def test_interval_score():
     assert metrics.interval_score([1], [3], [2]) == 2
     assert metrics.interval_score([1], [3], [4]) == pytest.approx(2 + 10 * 1)
     assert metrics.interval_score([1], [3], [0.5]) == pytest.approx(2 + 10 * 0.5)
+
+
+def test_every_yardstick_has_its_columns_in_the_backtest_tables():
+    # A yardstick added to forecaster/sources.py must be stored like the others (db/backtest_runs.py)
+    from db.backtest_runs import YARDSTICKS as STORED
+    from db.models import BacktestHorizon, BacktestRun
+    from forecaster.sources import YARDSTICKS
+
+    assert STORED == YARDSTICKS
+    for table in (BacktestRun, BacktestHorizon):
+        for name in YARDSTICKS:
+            assert {f"{name}_interval_score", f"{name}_coverage"} <= set(table.__table__.columns.keys())

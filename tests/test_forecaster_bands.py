@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster import bands, calibrate, metrics, windows
+from forecaster import bands, calibrate, metrics, sources, windows
 from forecaster.frames import step_grid
 from forecaster.volatility import fit_volatility, seasonal_factors
 from tests.test_forecaster_frames import real_candles
@@ -80,36 +80,45 @@ def test_seasonal_factors_find_quiet_weekends_and_busy_us_hours():
     assert season.reshape(7, 24)[5].mean() < season.reshape(7, 24)[2].mean()  # Saturday < Wednesday
 
 
-def test_a_challenger_band_is_served_only_where_it_wins_beyond_chance():
+def _flat_bands(widths: dict, n: int) -> dict:
+    return {name: np.stack([np.broadcast_to(-w, (n, len(w))), np.broadcast_to(w, (n, len(w)))], axis=-1)
+            for name, w in widths.items()}
+
+
+def test_the_mean_of_the_leading_bands_is_served_unless_one_band_wins_beyond_chance():
     rng = np.random.default_rng(0)
     n = 24 * 90
     actual = rng.normal(0, 0.01, size=(n, 3))
-    good = np.stack([np.full((n, 3), -0.0128), np.full((n, 3), 0.0128)], axis=-1)  # the right band
-    default = good.copy()
-    default[:, 0] *= 2.0  # h=1: twice too wide
-    default[:, 1] *= 1.002  # h=2: a hair too wide, a difference chance could make
-    rival = {"default": default, "good": good}
-    sources, scores = calibrate.choose_sources(rival, actual, np.full(n, 100.0), default="default", block=24)
-    assert sources == ["good", "default", "default"]
-    assert scores["good"][1] < scores["default"][1]  # lower, but not beyond chance
-    assert calibrate.beaten_horizons(rival, ["default"] * 3, ["good"], actual, np.full(n, 100.0), 24) == [1]
+    right = np.full(3, 0.0128)  # the 10/90% quantiles of N(0, 0.01)
+    candidates = _flat_bands({"good": right * [1.0, 1.0, 1.0], "wide": right * [2.0, 1.01, 1.02],
+                              "narrow": right * [2.0, 0.99, 0.98], "awful": right * [3.0, 3.0, 3.0]}, n)
+    close = np.full(n, 100.0)
+    specs, scores = calibrate.choose_served(candidates, actual, close, block=24)
+    # h=1: only "good" is right, far beyond chance; h=2, 3: the leaders cannot be told apart
+    assert specs[0] == "good"
+    assert specs[1] == specs[2] and set(sources.members(specs[1])) == {"good", "wide", "narrow"}
+    served = sources.served_band(candidates, specs)
+    np.testing.assert_allclose(served[:, 1], np.mean([candidates[k][:, 1] for k in sources.members(specs[1])], axis=0))
+    assert "awful" not in specs[1]
+    assert calibrate.beaten_horizons(candidates, served, ["good"], actual, close, 24) == []
+    worse = sources.served_band(candidates, ["awful"] * 3)
+    assert calibrate.beaten_horizons(candidates, worse, ["good"], actual, close, 24) == [1, 2, 3]
 
 
 def test_the_promotion_gate_never_refuses_the_bands_training_chose():
-    # Training serves a challenger only where it wins beyond chance; the gate must use the same
-    # bound, or a band margin between the two tests has no promotable model (a market then never
+    # The choice keeps the mean unless a band wins beyond chance; the gate must use the same bound,
+    # or a band in the margin between the two tests has no promotable model (a market then never
     # forecasts: the daemon retrains and rejects it every cycle).
     n, horizon = 24 * 60, 24
     for seed in range(20):
         rng = np.random.default_rng(seed)
         actual = rng.normal(0, 0.01, size=(n, horizon))
-        widths = {name: 0.0128 * rng.uniform(0.97, 1.06, size=horizon) for name in
-                  ("volatility", "lstm", "empirical", "ewma", "fhs")}
-        candidates = {name: np.stack([np.broadcast_to(-w, (n, horizon)), np.broadcast_to(w, (n, horizon))], axis=-1)
-                      for name, w in widths.items()}
+        candidates = _flat_bands({name: 0.0128 * rng.uniform(0.97, 1.06, size=horizon)
+                                  for name in ("volatility", *sources.YARDSTICKS)}, n)
         close = np.full(n, 100.0)
-        sources, _ = calibrate.choose_sources(candidates, actual, close, default="volatility", block=24)
-        assert calibrate.beaten_horizons(candidates, sources, ["empirical", "ewma", "fhs"], actual, close, 24) == [], seed
+        specs, _ = calibrate.choose_served(candidates, actual, close, block=24)
+        served = sources.served_band(candidates, specs)
+        assert calibrate.beaten_horizons(candidates, served, list(sources.YARDSTICKS), actual, close, 24) == [], seed
 
 
 def test_cross_fitted_conformal_band_never_sees_the_origins_it_is_scored_on():

@@ -44,7 +44,7 @@ def test_train_and_forecast_in_steps_of_the_interval(name, rule, offset, cfg):
     assert list(out["horizon"]) == list(range(1, config.horizon + 1))
     assert (out["target_time"] == frame.index[-1] + out["horizon"] * pd.Timedelta(step)).all()
     assert (out["yhat_lower"] < out["yhat_upper"]).all()
-    assert fc.vol.season.shape == (get_interval(name).slots_per_week,)
+    assert fc.fitted["volatility"].model.season.shape == (get_interval(name).slots_per_week,)
     widths = (out["yhat_upper"] - out["yhat_lower"]).to_numpy()
     assert widths[-1] > widths[0]  # further out, wider
 

@@ -20,6 +20,7 @@ from tests.test_forecaster_frames import real_candles
 
 TINY = ModelConfig(lookback=24, horizon=6, patch=4, hidden_size=8, max_epochs=2, batch_size=64,
                    val_steps=48, patience=2, seed=3)
+TINY_LSTM = ModelConfig.from_dict({**TINY.to_dict(), "learned": "lstm"})
 
 
 @pytest.fixture(scope="module")
@@ -33,29 +34,46 @@ def trained(frame):
     return train(frame, TINY, "cpu")
 
 
-def test_train_reports_what_the_model_run_needs(trained, frame):
-    m = trained.metrics
+@pytest.fixture(scope="module")
+def trained_lstm(frame):
+    return train(frame, TINY_LSTM, "cpu")
+
+
+@pytest.mark.parametrize("learned", ["none", "lstm"])
+def test_train_reports_what_the_model_run_needs(trained, trained_lstm, frame, learned):
+    result, cfg = (trained, TINY) if learned == "none" else (trained_lstm, TINY_LSTM)
+    m = result.metrics
     for key in ("val_mae", "val_naive_mae", "val_rmae", "val_coverage", "n_train", "n_val",
                 "epochs", "train_seconds", "device", "shrink", "band_source", "sources",
                 "val_interval_score", "val_free_interval_score"):
         assert key in m
-    assert m["device"] == "cpu" and 1 <= m["epochs"] <= TINY.max_epochs
-    assert len(m["shrink"]) == TINY.horizon and all(0 <= s <= 1 for s in m["shrink"])
-    assert trained.train_start == frame.index[0] and trained.train_end == frame.index[-1]
-    assert trained.train_end.tzinfo is not None
-    meta = read_metadata(trained.weights)
-    assert ModelConfig.from_dict(meta["config"]) == TINY == trained.config
+    assert m["device"] == "cpu"
+    assert len(m["shrink"]) == cfg.horizon and all(0 <= s <= 1 for s in m["shrink"])
+    if learned == "none":  # no network trained: nothing to stop early, a naive median
+        assert m["epochs"] == 0 and m["shrink"] == [0.0] * cfg.horizon and m["val_rmae"] == 1.0
+        assert serialize.load(result.weights)[0] == {}
+    else:
+        assert 1 <= m["epochs"] <= cfg.max_epochs
+    assert result.train_start == frame.index[0] and result.train_end == frame.index[-1]
+    assert result.train_end.tzinfo is not None
+    meta = read_metadata(result.weights)
+    assert ModelConfig.from_dict(meta["config"]) == cfg == result.config
 
 
-def test_same_seed_same_weights(trained, frame):
+def test_same_seed_same_weights(trained_lstm, frame):
     def tensors(result):
         return serialize.load(result.weights)[0]
 
-    first, again = tensors(trained), tensors(train(frame, TINY, "cpu"))
-    assert first.keys() == again.keys()
+    first, again = tensors(trained_lstm), tensors(train(frame, TINY_LSTM, "cpu"))
+    assert first.keys() == again.keys() and first
     assert all(torch.equal(first[k], again[k]) for k in first)
-    other = tensors(train(frame, ModelConfig.from_dict({**TINY.to_dict(), "seed": 4}), "cpu"))
+    other = tensors(train(frame, ModelConfig.from_dict({**TINY_LSTM.to_dict(), "seed": 4}), "cpu"))
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_a_gpu_or_lstm_model_forecasts_like_any_other(trained_lstm, frame):
+    out = Forecaster.load(trained_lstm.weights).forecast(frame)
+    assert (out["yhat_lower"] <= out["yhat"]).all() and (out["yhat"] <= out["yhat_upper"]).all()
 
 
 def test_load_and_forecast_round_trip(trained, frame):
@@ -112,8 +130,8 @@ def test_stop_cancels_and_progress_is_reported(frame):
         stop.set()
 
     with pytest.raises(TrainingCancelled):
-        train(frame, TINY, "cpu", stop=stop, progress=progress)
-    assert seen == [(1, TINY.max_epochs)]
+        train(frame, TINY_LSTM, "cpu", stop=stop, progress=progress)
+    assert seen == [(1, TINY_LSTM.max_epochs)]
 
 
 def test_evaluate_compares_with_naive(trained, frame):
@@ -138,7 +156,7 @@ def test_volatility_model_comes_from_the_training_span_only(trained, frame):
     from forecaster.frames import step_grid
     from forecaster.volatility import VolatilityModel, fit_volatility
 
-    stored = VolatilityModel.from_dict(read_metadata(trained.weights)["stats"]["volatility"])
+    stored = VolatilityModel.from_dict(read_metadata(trained.weights)["stats"]["bands"]["volatility"])
     s = windows.series_from_grid(step_grid(frame))
     expected = fit_volatility(s.log_close, s.log_range, s.times, TINY.horizon)
     np.testing.assert_allclose(stored.season, expected.season)
@@ -148,15 +166,19 @@ def test_volatility_model_comes_from_the_training_span_only(trained, frame):
     assert weekend < weekday  # real candles: crypto moves less on Saturdays and Sundays
 
 
-def test_every_band_is_scored_and_one_is_served_per_horizon(trained):
-    m = trained.metrics
+@pytest.mark.parametrize("learned", ["none", "lstm"])
+def test_every_band_is_scored_and_one_is_served_per_horizon(trained, trained_lstm, learned):
+    m = (trained if learned == "none" else trained_lstm).metrics
     by_source = m["val_interval_score_by_source"]
-    assert set(by_source) == {"lstm", "volatility", "empirical", "ewma", "fhs"}
-    assert len(m["sources"]) == TINY.horizon and set(m["sources"]) <= set(by_source)
-    for h, source in enumerate(m["sources"]):  # a challenger is served only where it scored lower
-        assert source == "volatility" or by_source[source][h] < by_source["volatility"][h]
+    bands = {"volatility", "empirical", "ewma", "fhs", "garch"} | ({"lstm"} if learned == "lstm" else set())
+    assert bands <= set(by_source)
+    assert len(m["sources"]) == TINY.horizon
+    for h, spec in enumerate(m["sources"]):
+        # the mean of the leading bands, or one band that scored lower than that mean
+        assert set(spec.split("+")) <= bands
+        assert by_source[spec][h] <= min(v[h] for k, v in by_source.items() if "+" in k) or "+" in spec
     assert m["band_beaten_at"] == []
-    served = np.mean([by_source[src][h] for h, src in enumerate(m["sources"])])
+    served = np.mean([by_source[spec][h] for h, spec in enumerate(m["sources"])])
     assert m["val_interval_score"] == pytest.approx(served)
 
 
@@ -173,6 +195,5 @@ def test_a_model_of_an_older_release_says_so(trained):
 
 def test_a_naive_median_is_the_close_exactly(trained, frame):
     out = Forecaster.load(trained.weights).forecast(frame)
-    naive = np.asarray(read_metadata(trained.weights)["stats"]["shrink"]) == 0
-    assert naive.any()
-    assert (out.loc[naive, "yhat"] == frame["close"].iloc[-1]).all()
+    assert read_metadata(trained.weights)["metrics"]["shrink"] == [0.0] * TINY.horizon
+    assert (out["yhat"] == frame["close"].iloc[-1]).all()
