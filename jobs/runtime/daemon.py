@@ -51,7 +51,7 @@ from jobs.bootstrap import Services, bootstrap
 from jobs.runtime.cycles import CycleFailed, MarketCycles
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from jobs.runtime.locks import ProcessLock, make_job_locks
-from jobs.runtime.pools import WorkPool
+from jobs.runtime.pools import WorkPool, group_limit_for
 from jobs.recording import one_line
 from jobs.runtime.schedules import cron_trigger, latest_fire_time
 from jobs.runtime.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
@@ -105,7 +105,11 @@ class Daemon:
         self.locks = make_job_locks(self.settings.database_url)
         self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_hours)
         self.cycles = MarketCycles(services, self.locks, self.state, None, self.stop, self._wake_training)
-        self.ingest_pool = WorkPool("ingest", self.settings.ingest_workers)
+        # Each exchange gets its share of the ingest workers (at least one), so one slow exchange's
+        # markets cannot keep another's waiting (pools.group_limit_for).
+        exchanges = len({m.exchange for m in self.markets})
+        ingest_threads = max(self.settings.ingest_workers, exchanges)
+        self.ingest_pool = WorkPool("ingest", ingest_threads, group_limit_for(ingest_threads, exchanges))
         self.training = TrainingWorkers(train_workers, self.cycles, self.locks, self.state, self.markets, self.stop)
         self.metrics = Metrics(self.state, pools={"ingest": self.ingest_pool, "train": self.training})
         self.cycles.metrics = self.metrics
@@ -208,7 +212,8 @@ class Daemon:
         for m in markets[offset:] + markets[:offset]:
             if not _due(m, snapshot[m].newest_candle, now):
                 continue
-            if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.run_logged(self.cycles.ingest_cycle, m, slot)):
+            if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.run_logged(self.cycles.ingest_cycle, m, slot),
+                                           group=m.exchange):
                 log.info("ingest %s: the previous ingest of this market is still queued or running", m)
 
     def _retrain_all(self) -> None:
