@@ -52,7 +52,7 @@ from jobs.runtime.cycles import CycleFailed, MarketCycles
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from jobs.runtime.locks import ProcessLock, make_job_locks
 from jobs.runtime.pools import WorkPool, group_limit_for
-from jobs.recording import one_line
+from jobs.recording import describe_error, one_line
 from jobs.runtime.schedules import cron_trigger, latest_fire_time
 from jobs.runtime.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
 
@@ -129,6 +129,7 @@ class Daemon:
         for m in self.markets:
             self.cycles.refresh(m)
         self._add_jobs()
+        self._resume_retrain()
         server = None
         if self.settings.http_port:
             server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host).start()
@@ -223,6 +224,13 @@ class Daemon:
             self.training.schedule(slot)
         # Any daemon may do it, twice is harmless: the second finds nothing left to delete.
         prune_live_forecasts(self.services, self.markets, self.settings.keep_forecast_days)
+
+    def _resume_retrain(self) -> None:
+        """The retrain slot this daemon was down or crashed in is trained now, not a schedule later."""
+        try:
+            self.training.resume(latest_fire_time(self._retrain_trigger, datetime.now(timezone.utc)))
+        except Exception as exc:  # the database: the next schedule trains them
+            log.warning("could not tell which markets the last retrain left out: %s", describe_error(exc))
 
     def _on_scheduler_event(self, event) -> None:
         if event.code == EVENT_SCHEDULER_STARTED:

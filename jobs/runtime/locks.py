@@ -33,7 +33,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, lock_key, mark_done, try_lock_row
+from db.job_locks import (claim_due_row, ensure_lock_rows, is_locked, lock_key, mark_done, read_done_for,
+                          try_lock_row)
 from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.recording import describe_error
@@ -157,6 +158,11 @@ class LocalJobLocks:
             return
         yield None
 
+    def done_for(self, job: str, markets: list[Market]) -> dict[Market, datetime | None]:
+        """The slot each market's run of `job` was last done for (None: not known)."""
+        with self._guard:
+            return {m: self._done.get((job, str(m))) for m in markets}
+
     def close(self) -> None:
         pass
 
@@ -201,6 +207,12 @@ class PgJobLocks:
             market = by_key[lock_key(*claimed)]
             self._name(conn, f"{job} {market}")
             yield self._held(conn, job, market, None)
+
+    def done_for(self, job: str, markets: list[Market]) -> dict[Market, datetime | None]:
+        """The slot each market's run of `job` was last done for (None: not known)."""
+        with self._engine.connect() as conn:
+            done = read_done_for(conn, job=job)
+        return {m: done.get(lock_key(m.exchange, m.symbol, m.interval)) for m in markets}
 
     def _held(self, conn, job: str, market: Market, done_for) -> HeldLock:
         def done(slot: datetime) -> None:
