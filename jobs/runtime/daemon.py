@@ -102,7 +102,7 @@ class Daemon:
         self.services, self.settings = services, services.settings
         self.markets: list[Market] = self.settings.market_list()
         self.stop = threading.Event()  # set on SIGTERM/SIGINT; training checks it between epochs
-        self.locks = make_job_locks(self.settings.database_url)
+        self.locks = make_job_locks(self.settings.database_url, self.settings.lock_lease_seconds)
         self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_hours)
         self.cycles = MarketCycles(services, self.locks, self.state, None, self.stop, self._wake_training)
         # Each exchange gets its share of the ingest workers (at least one), so one slow exchange's
