@@ -57,6 +57,11 @@ class FailureLogged(logging.Filter):
         return getattr(self._local, "seen", False)
 
 
+def _cancelled(exc: BaseException) -> bool:
+    from forecaster.errors import TrainingCancelled
+    return isinstance(exc, TrainingCancelled)
+
+
 def needs_forecast(st: MarketState) -> bool:
     return (st.model is not None and st.newest_candle is not None
             and (st.newest_origin is None or st.newest_origin < st.newest_candle))
@@ -213,7 +218,9 @@ class MarketCycles:
                     return OK, NOTHING
         except Exception as exc:
             self.metrics.job_done(job, market, FAILED, time.monotonic() - started)
-            if not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed
+            if self.stop.is_set() and _cancelled(exc):  # SIGTERM: the job's own line said so, at INFO
+                pass
+            elif not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed
                 log.error("job=%s market=%s status=failed error=%s", job, market, describe_error(exc))
             log.debug("job %s %s failed", job, market, exc_info=True)
             return FAILED, None
