@@ -51,6 +51,13 @@ def claim_due_row(connection: Connection, *, job: str, markets: list[str], slot:
     return None if row is None else (row.exchange, row.symbol, row.interval)
 
 
+def read_done_for(connection: Connection, *, job: str) -> dict[str, datetime | None]:
+    """`lock_key` -> `done_for` of every row of `job` (a plain read: locks nobody's row)."""
+    rows = connection.execute(select(JobLock.exchange, JobLock.symbol, JobLock.interval, JobLock.done_for)
+                              .where(JobLock.job == job))
+    return {lock_key(r.exchange, r.symbol, r.interval): r.done_for for r in rows}
+
+
 def lock_key(exchange: str, symbol: str, interval: str) -> str:
     """The text `claim_due_row` matches a row by: the whole market key, interval included."""
     return f"{exchange}:{symbol}@{interval}"

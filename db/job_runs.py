@@ -66,3 +66,20 @@ def last_runs(*, session: Session, exchange: str, symbol: str, interval: str, li
     stmt = (select(JobRun).where(JobRun.exchange == exchange, JobRun.symbol == symbol, JobRun.interval == interval)
             .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
     return list(session.scalars(stmt))
+
+
+def failures_in_a_row(*, session: Session, job: str, exchange: str, symbol: str, interval: str,
+                      limit: int) -> tuple[int, str | None]:
+    """How many of the newest finished runs (ok or failed; skipped ones aside) of one job and market
+    failed in a row, counting up to `limit`, and the newest failure's message."""
+    stmt = (select(JobRun.status, JobRun.message)
+            .where(JobRun.job == job, JobRun.exchange == exchange, JobRun.symbol == symbol,
+                   JobRun.interval == interval, JobRun.status.in_(("ok", "failed")))
+            .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
+    rows = session.execute(stmt).all()
+    failed = 0
+    for status, _ in rows:
+        if status != "failed":
+            break
+        failed += 1
+    return failed, rows[0].message if failed else None

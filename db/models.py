@@ -279,3 +279,15 @@ class JobLock(Base):
     done_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class DaemonLease(Base):
+    """A daemon's lease on the job locks it holds (Postgres): renewed every third of the lease while
+    it runs; once `expires_at` has passed, another daemon ends the lock connections of `owner` (their
+    application_name begins with it) so that its claims pass on (jobs/runtime/leases.py)."""
+
+    __tablename__ = "daemon_leases"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -39,6 +39,9 @@ class BinanceClient(ApiClient):
 
     default_name = "binance"
     default_pause = 0.0
+    # Klines page forward from `startTime`, and a start before the listing is answered from the
+    # first candle on: where its data begins is what the exchange says (jobs/gaps.py, the head).
+    reports_first_candle = True
 
     def __init__(self, base_url: str, session: requests.Session, name: str | None = None, *,
                  limit: int = PAGE_LIMIT, **options) -> None:

@@ -4,6 +4,12 @@ Retries live in the session (urllib3 `Retry`), so every client gets the same pol
 with exponential backoff on 429/5xx, dropped connections and read timeouts, honouring Retry-After.
 `get_json` never puts the URL's query string or a library's exception text into its message: both
 can carry the full URL, and a URL may one day carry credentials.
+
+The timeouts that requests takes bound each socket read, so a server that sends a byte every second
+would hold a request forever. Each try of a `get_json` therefore also has a deadline (connect + read
+timeout, from the moment its request is sent): a watchdog shuts the try's socket down when it passes,
+and the request fails with that said (exchanges/deadline.py). Every try gets it, so a request takes at most
+tries x (connect + read) seconds plus the backoff between them.
 """
 from __future__ import annotations
 
@@ -11,11 +17,11 @@ import json
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .base import ExchangeError
+from .deadline import DeadlineAdapter, TryDeadline, current, try_deadline
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # A server may ask for an hour of silence; an hourly job cannot wait that long, so honour it up to a cap.
@@ -42,7 +48,7 @@ def make_session(retries: int = 3, backoff: float = 0.5, *, backoff_max: float =
         raise_on_status=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = DeadlineAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -62,10 +68,18 @@ def get_json(
     """GET `url` and return the parsed JSON body, or raise ExchangeError("<exchange> <endpoint>: <problem>")."""
     label = f"{exchange} {endpoint}"
     tries = _retries(session, url) + 1
+    deadline = current.deadline = TryDeadline(try_deadline(timeout))
     try:
         resp = session.get(url, params=params, timeout=timeout)
     except requests.RequestException as exc:
+        if deadline.expired:
+            raise ExchangeError(f"{label}: {_too_slow(deadline, tries)}") from None
         raise ExchangeError(f"{label}: {_describe_request_failure(exc, tries, timeout)}") from None
+    finally:
+        deadline.cancel()
+        current.deadline = None
+    if deadline.expired:  # a body cut short may still have parsed as something
+        raise ExchangeError(f"{label}: {_too_slow(deadline, tries)}")
     if not resp.ok:
         after = f" after {tries} tries" if resp.status_code in RETRY_STATUSES else ""
         detail = _json_error(_loads(resp.content)) or f"body {_excerpt(resp.text)}"
@@ -105,6 +119,11 @@ def _json_error(body: Any) -> str | None:
     if status is not None and str(status) != "0000":  # Bithumb: {"status": "5600", "message": ...}
         return f"status {status}: {_one_line(body.get('message', '(no message)'))}"
     return None
+
+
+def _too_slow(deadline: TryDeadline, tries: int) -> str:
+    return (f"no complete answer within {deadline.seconds:g} s (the deadline of each of up to {tries} tries): "
+            "the server sends too slowly")
 
 
 def _describe_request_failure(exc: requests.RequestException, tries: int, timeout) -> str:

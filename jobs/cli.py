@@ -107,7 +107,7 @@ def db_upgrade(settings):
 @command
 def ingest(settings, market: Optional[list[str]] = MarketOpt,
            backfill_days: Optional[int] = typer.Option(None, "--backfill-days", min=0, max=MAX_BACKFILL_DAYS,
-                                                       help="on an empty store, days to back-fill (default FORECASTER_BACKFILL_DAYS, 730)")):
+                                                       help="days of history to reach (default FORECASTER_BACKFILL_DAYS, 730)")):
     """One ingestion pass now: new closed candles since the last stored one."""
     from jobs.ingest import ingest_market
     from jobs.recording import describe_error

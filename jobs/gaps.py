@@ -14,6 +14,16 @@ asked for at every ingest forever. So each ingest:
   confirmed once it was lacking on CONFIRM_CHECKS asks, the last one CONFIRM_AFTER or more after its
   hours closed (an exchange may publish a recent hour late); then it is never asked for again.
 The job run's message says what was filled and what the exchange lacks.
+
+The span before the first stored candle is a gap too (the head), when the store must reach further
+back (`reach`: the back-fill's requested start). A back-fill whose answer stopped short, a half page
+then an empty one, looks exactly like a market whose data begins there; so the head is asked for
+again on the next runs until the exchange fills it or has lacked it CONFIRM_CHECKS times (no waiting
+CONFIRM_AFTER: a market's first candle is not published late), or at once where the exchange says
+where its data begins (a client with `reports_first_candle`: Binance pages forward from the start
+time and answers from the listing on). `GapReport.head_pending` is a head not settled yet: the
+ingest that calls this records `failed`, so a truncated back-fill is never an `ok` run. A head row
+in `candle_gaps` is the one whose `last_missing` is the candle before the oldest stored one.
 """
 from __future__ import annotations
 
@@ -58,6 +68,7 @@ class GapReport:
     confirmed: int = 0  # of `lacking`, confirmed by this run
     waiting: int = 0  # gaps left for the next runs
     error: str | None = None
+    head_pending: Gap | None = None  # the span before the first stored candle, not fetched nor confirmed
 
     def describe(self) -> str:
         parts = []
@@ -76,10 +87,12 @@ class GapReport:
 
 
 def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: datetime,
-                fetched_since: datetime | None, before_write=None) -> GapReport:
+                fetched_since: datetime | None, before_write=None, reach: datetime | None = None) -> GapReport:
     """Ask again for the unconfirmed gaps of `market`. `fetched_since`: the ingest that calls this
-    has just asked the exchange for every hour after it, so gaps after it count as asked.
-    `before_write` is called before each write and raises to stop (see jobs.ingest)."""
+    has just asked the exchange for every hour after it, so gaps after it count as asked. `reach`:
+    the store must hold the candles opening after it, or the exchange confirm it lacks them (the
+    head, see the module docstring). `before_write` is called before each write and raises to stop
+    (see jobs.ingest)."""
     check = before_write or (lambda: None)
     ex, sym, iv = market.exchange, market.symbol, market.interval
     step = market.step.step
@@ -88,15 +101,21 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
         recorded = {g.first_missing: g for g in recorded_gaps(session=s, exchange=ex, symbol=sym, interval=iv)}
         if oldest is None:
             return GapReport()
+        head, head_row, old_heads = _head(market, oldest, reach, recorded)
+        inner = {first: r for first, r in recorded.items() if r.last_missing >= oldest}
+        head_settled = head is None or _settles(head_row, head)
         missing = int((newest - oldest) / step) + 1 - count
-        if missing == sum(g.hours for g in recorded.values() if g.confirmed_at is not None):
+        if head_settled and missing == sum(g.hours for g in inner.values() if g.confirmed_at is not None):
+            if old_heads:
+                with sessions() as s2, s2.begin():
+                    forget_gaps(session=s2, exchange=ex, symbol=sym, interval=iv, first_missing=old_heads)
             return GapReport()  # every missing hour is in a confirmed gap
         stored = stored_open_times(session=s, exchange=ex, symbol=sym, interval=iv)
         gaps = [Gap(a + step, b - step, step) for a, b, _ in find_gaps(stored, step)]
     current = {(g.first, g.last) for g in gaps}
     # Rows whose gap was filled since (an import) or changed shape start over.
-    stale = [first for first, r in recorded.items() if (first, r.last_missing) not in current]
-    history = {first: r for first, r in recorded.items() if first not in stale}
+    stale = [first for first, r in inner.items() if (first, r.last_missing) not in current] + old_heads
+    history = {first: r for first, r in inner.items() if first not in stale}
     report = GapReport(interval=iv)
     asked_by_ingest, to_ask = [], []
     for gap in sorted(gaps, key=lambda g: g.first, reverse=True):  # the newest hours matter most
@@ -107,15 +126,27 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
             asked_by_ingest.append(gap)
         else:
             to_ask.append(gap)
+    head_asked = False
+    if not head_settled:
+        # The head decides whether this run is ok, so it is asked first.
+        if fetched_since is not None and head.first > fetched_since:
+            head_asked = True  # this run's own fetch went back to `reach` and stopped short
+        else:
+            to_ask.insert(0, head)
     report.waiting = max(0, len(to_ask) - MAX_ASKED_PER_RUN)
     check()
     with sessions() as s, s.begin():
         forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv, first_missing=stale)
         for gap in asked_by_ingest:
             _record_lacking(s, market, gap, history.get(gap.first), now, report)
+        if head_asked:
+            _record_lacking(s, market, head, head_row, now, report, head=True, client=client)
+    head_done = False
     for gap in to_ask[:MAX_ASKED_PER_RUN]:
+        is_head = gap is head
         try:
-            fetched = client.fetch(market, gap.before, gap.last + 2 * step, known=gap.before)
+            # The head has no stored candle before it to vouch that the exchange's data goes back further.
+            fetched = client.fetch(market, gap.before, gap.last + 2 * step, known=None if is_head else gap.before)
         except ExchangeError as exc:
             report.error = f"asking for the {gap.hours}h after {gap.before:%Y-%m-%dT%H}Z: {one_line(exc)}"
             break
@@ -123,13 +154,41 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
         check()
         with sessions() as s, s.begin():
             write_candles(candles_to_frame(found), session=s, exchange=ex, symbol=sym, interval=iv, source="api")
-            forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv, first_missing=[gap.first])
+            forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv,
+                        first_missing=[gap.first] + ([head_row.first_missing] if is_head and head_row else []))
             for rest in _still_missing(gap, {c.open_time for c in found}):
-                _record_lacking(s, market, rest, history.get(gap.first), now, report)
+                # Of a head, only the run at its start is still a head (one after a fetched candle
+                # is a gap inside the data); a head that came back in part starts its count over.
+                still_head = is_head and rest.first == gap.first
+                row = (None if found else head_row) if still_head else None if is_head else history.get(gap.first)
+                _record_lacking(s, market, rest, row, now, report, head=still_head, client=client)
         if found:
             report.filled_hours += len(found)
             report.filled_gaps += 1
+        head_done = head_done or is_head
+    if head in to_ask and not head_done:  # an error stopped the asking before it
+        report.head_pending = head
     return report
+
+
+def _head(market: Market, oldest: datetime, reach: datetime | None, recorded: dict) -> tuple:
+    """(the head gap or None, its recorded row or None, first_missing of head rows that no longer
+    fit: the oldest stored candle moved)."""
+    step = market.step.step
+    heads = [r for r in recorded.values() if r.last_missing < oldest]
+    row = next((r for r in heads if r.last_missing == oldest - step), None)
+    old = [r.first_missing for r in heads if r is not row]
+    if reach is None:
+        return None, None, old + ([row.first_missing] if row else [])
+    first = market.grid.floor(reach) + step  # the oldest candle the store must reach
+    if first >= oldest:
+        return None, None, old + ([row.first_missing] if row else [])
+    return Gap(first, oldest - step, step), row, old
+
+
+def _settles(row, head: Gap) -> bool:
+    """A confirmed head row that goes back at least as far as `head` (the reach moves on with time)."""
+    return row is not None and row.confirmed_at is not None and row.first_missing <= head.first
 
 
 def _still_missing(gap: Gap, found: set[datetime]) -> list[Gap]:
@@ -147,10 +206,19 @@ def _still_missing(gap: Gap, found: set[datetime]) -> list[Gap]:
     return runs
 
 
-def _record_lacking(session, market: Market, gap: Gap, row, now: datetime, report: GapReport) -> None:
+def _record_lacking(session, market: Market, gap: Gap, row, now: datetime, report: GapReport, *,
+                    head: bool = False, client=None) -> None:
     """The exchange was asked for `gap` now and did not have it."""
     checks = (row.checks if row is not None else 0) + 1
-    confirmed = checks >= CONFIRM_CHECKS and now - (gap.last + gap.step) >= max(CONFIRM_AFTER, 2 * gap.step)
+    if head:
+        confirmed = checks >= CONFIRM_CHECKS or getattr(client, "reports_first_candle", False)
+        if not confirmed:
+            report.head_pending = gap
+        if row is not None and row.first_missing != gap.first:  # the reach moved on: one head row
+            forget_gaps(session=session, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
+                        first_missing=[row.first_missing])
+    else:
+        confirmed = checks >= CONFIRM_CHECKS and now - (gap.last + gap.step) >= max(CONFIRM_AFTER, 2 * gap.step)
     record_gap(session=session, exchange=market.exchange, symbol=market.symbol, interval=market.interval, first_missing=gap.first,
                last_missing=gap.last, hours=gap.hours, checks=checks,
                first_checked_at=row.first_checked_at if row is not None else now, last_checked_at=now,

@@ -38,9 +38,11 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
     with recorded(sessions, "ingest", market) as record:
         with sessions() as s:
             stored_newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        # The store must reach the candles that closed in the last `backfill_days` days, the oldest
+        # one included (or the exchange confirm it has none that old: jobs/gaps.py, the head).
+        reach = now - timedelta(days=backfill_days) - step.step
         if stored_newest is None:
-            # the candles that closed in the last `backfill_days` days, the oldest one included
-            since = now - timedelta(days=backfill_days) - step.step
+            since = reach
         else:
             since = stored_newest - OVERLAP_STEPS * step.step
         # `known`: the exchange served the newest stored hour, so its history cannot end after it.
@@ -59,7 +61,7 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
                           source="api")
             after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         check()
-        gaps = repair_gaps(sessions, client, market, now=now, fetched_since=since, before_write=check)
+        gaps = repair_gaps(sessions, client, market, now=now, fetched_since=since, before_write=check, reach=reach)
         with sessions() as s:
             newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         record.rows = after - before + gaps.filled_hours
@@ -71,4 +73,11 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
                                else f", {lag:.0f} candles behind the last closed one")
         if gaps.describe():
             record.message += f"; {gaps.describe()}"
+        if gaps.head_pending is not None:
+            head = gaps.head_pending
+            raise ExchangeError(
+                f"{client.name}: the history of {market} stops at {head.last + step.step:%Y-%m-%dT%H:%M}Z, "
+                f"{head.hours} candles after the requested start {head.first:%Y-%m-%dT%H:%M}Z "
+                f"(FORECASTER_BACKFILL_DAYS={backfill_days}): a cut-short answer or the market's first candles; "
+                f"asked again next run ({record.message})")
         return IngestResult(market, after - before + gaps.filled_hours, newest, sum(g.hours for g in gaps.lacking))

@@ -51,12 +51,19 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
         message = describe_error(exc)
         seconds = time.monotonic() - started
         _finish(sessions, record.run_id, "failed", record.rows, message)
-        log.error("job=%s market=%s status=failed seconds=%.2f error=%s", job, market or "-", seconds, message)
+        # A training cancelled because the daemon is stopping (SIGTERM) is a normal end: no ERROR.
+        level = logging.INFO if _cancelled(exc) else logging.ERROR
+        log.log(level, "job=%s market=%s status=failed seconds=%.2f error=%s", job, market or "-", seconds, message)
         raise
     seconds = time.monotonic() - started
     _finish(sessions, record.run_id, record.status, record.rows, record.message)
     log.info("job=%s market=%s status=%s rows=%s seconds=%.2f %s", job, market or "-", record.status,
              record.rows if record.rows is not None else "-", seconds, record.message)
+
+
+def _cancelled(exc: BaseException) -> bool:
+    from forecaster.errors import TrainingCancelled
+    return isinstance(exc, TrainingCancelled)
 
 
 def _finish(sessions, run_id, status, rows, message) -> None:

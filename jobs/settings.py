@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # jobs/runtime/training.py) or a number; the rest wait, stalest model first.
     train_workers: Literal["auto"] | int = "auto"
     ingest_workers: int = 4               # ingest + forecast of markets at once, beside the trainings
+    lock_lease_seconds: float = 60.0      # Postgres: a frozen daemon's job locks pass on after this
     # JSON object of ModelConfig fields to override, e.g. {"hidden_size": 8, "max_epochs": 2}: a
     # smaller model for tests or slow machines. The horizon comes from FORECASTER_HORIZON.
     model_overrides: str = ""
@@ -146,6 +147,13 @@ class Settings(BaseSettings):
         if not text.isdigit() or not 1 <= int(text) <= 64:
             raise ValueError(f"{v!r} is not auto or a number of trainings 1..64")
         return int(text)
+
+    @field_validator("lock_lease_seconds")
+    @classmethod
+    def _lease(cls, v: float) -> float:
+        if not 3 <= v <= 3600:
+            raise ValueError(f"{v:g} s is outside 3..3600 s")
+        return v
 
     @field_validator("ingest_workers")
     @classmethod

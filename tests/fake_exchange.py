@@ -33,7 +33,8 @@ from tests.paths import BINANCE_CSV as USDT_CSV
 from tests.paths import TEST_DATA as DATA_DIR
 from tests.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
 KST = timedelta(hours=9)
-FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect", "empty", "short")
+FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect", "empty", "short",
+               "drip")
 HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
             "</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
 # The v1 candle endpoints (after /v1/candles/) the fake holds data for, and the interval of each.
@@ -154,7 +155,8 @@ class FakeExchange:
         """Queue a fault for `times` requests whose path contains `path_contains`, after `after` good ones.
 
         opts: "429" retry_after=SECONDS (the header is sent only when given); "html" status=502|200;
-        "timeout" delay=SECONDS (default `timeout_delay`).
+        "timeout" delay=SECONDS (default `timeout_delay`); "drip" every=SECONDS (default 1): the
+        whole answer, status line included, one byte at a time, so no single read waits long.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; known: {FAULT_KINDS}")
@@ -369,7 +371,21 @@ class _Handler(BaseHTTPRequestHandler):
             body = _emptied(body)
         elif fault and fault.kind == "short" and status == 200:
             body = _shortened(body)
+        if fault and fault.kind == "drip":
+            return self._drip(status, json.dumps(body).encode(), fault.opts.get("every", 1.0))
         self._send(status, "application/json", json.dumps(body).encode())
+
+    def _drip(self, status: int, body: bytes, every: float) -> None:
+        raw = (f"HTTP/1.0 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+               .encode() + body)
+        self.close_connection = True
+        for i in range(len(raw)):
+            try:
+                self.wfile.write(raw[i:i + 1])
+            except OSError:
+                return  # the client gave up
+            if self.fake._stop.wait(every):
+                return
 
     def _control(self, path: str, q: dict) -> None:
         """For a server in another process: /_control/advance?hours=1, /_control/fail?kind=500&times=2, /_control/state."""

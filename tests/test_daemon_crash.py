@@ -60,6 +60,9 @@ def test_kill_9_during_ingest_and_training_then_restart(sqlite_url, start_daemon
                        "another training under way", timeout=60)
         rc, seconds = third.terminate()
         assert rc == 0 and seconds < SIGTERM_PROMISE_S, (rc, seconds, third.log()[-2000:])
+        # A normal stop: the cancelled training is recorded failed, but nothing is logged as an ERROR.
+        errors = [line for line in third.log().splitlines() if " ERROR " in line]
+        assert errors == [], errors
 
     runs = query(engine, "SELECT id, status, error FROM model_runs ORDER BY id")
     assert [r.status for r in runs] == ["promoted", "failed", "failed"]

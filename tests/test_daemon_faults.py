@@ -42,7 +42,8 @@ def test_daemon_survives_faults_and_catches_up(pg_url, start_daemon):
     with FakeExchange() as fake:
         # 150 hours only: too few to train on, so the first training fails.
         feed = MarketFeed(fake, MARKET, hours=650, held_back=500)
-        env = daemon_env(pg_url, fake, [MARKET], http_timeout_seconds=1, ingest_cron="*/2 * * * * *")
+        env = daemon_env(pg_url, fake, [MARKET], http_timeout_seconds=1, ingest_cron="*/2 * * * * *",
+                         backfill_days=27)  # the 650-hour series reaches back that far
         daemon = start_daemon(env)
         daemon.wait_for(lambda: scalar(engine, "SELECT count(*) FROM job_runs WHERE job = 'train' AND status = 'failed'"),
                         "the first training to fail", timeout=60)

@@ -117,7 +117,7 @@ def test_health_rule_is_the_lag_of_every_market_while_the_scheduler_runs():
     assert healthy and body["status"] == "ok"
     assert body["markets"]["bithumb:ETH-KRW"] == {"ok": True, "interval": "1h", "newest_candle": "2024-05-01T08:00:00Z",
                                                   "lag_steps": 3, "lag_hours": 3.0, "newest_origin": None,
-                                                  "model_run_id": None}
+                                                  "model_run_id": None, "problems": []}
     state.markets[ETH_KRW].newest_candle -= timedelta(hours=1)
     healthy, body = state.health(now)
     assert not healthy and body["markets"]["bithumb:ETH-KRW"]["ok"] is False

@@ -114,3 +114,34 @@ def test_it_listens_on_loopback_unless_told_otherwise_and_compose_opens_it_in_th
     worker = compose()["services"]["worker"]
     assert worker["environment"]["FORECASTER_HTTP_HOST"] == "0.0.0.0"
     assert "127.0.0.1" in " ".join(worker["healthcheck"]["test"])  # the check runs inside the container
+
+
+def test_clients_trickling_their_headers_hold_no_handler_and_do_not_delay_a_probe():
+    """16 clients sending a header byte every 0.2 s (issue 21): a handler thread takes a connection
+    only once its whole request head is in, so all 8 stay free for the probes."""
+    from jobs.runtime.http_server import MAX_THREADS
+    server = serve()
+    stop = threading.Event()
+
+    def trickle():
+        with socket.create_connection(("127.0.0.1", server.port), timeout=2) as s:
+            for byte in b"GET /healthz HTTP/1.0\r\nX-Slow: " + b"a" * 200:
+                if stop.wait(0.2):
+                    return
+                try:
+                    s.sendall(bytes([byte]))
+                except OSError:
+                    return
+    tricklers = [threading.Thread(target=trickle, daemon=True) for _ in range(2 * MAX_THREADS)]
+    try:
+        for t in tricklers:
+            t.start()
+        time.sleep(1)  # every trickling client has sent part of its head
+        for _ in range(5):
+            health = requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=1.5)
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+    finally:
+        stop.set()
+        for t in tricklers:
+            t.join(3)
+        server.close()

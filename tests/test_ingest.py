@@ -105,10 +105,11 @@ def test_cli_ingest_against_the_fake_exchange_on_the_wall_clock(sqlite_url):
         result = run_cli("ingest", "--backfill-days", "3", env=env)
         assert result.returncode == 0, result.stderr
         assert "bithumb:ETH-KRW: 72 new candles" in result.stdout
-        again = run_cli("ingest", env=env)
+        # the same reach: a longer one asks for the older hours, which these 10 days of data lack
+        again = run_cli("ingest", "--backfill-days", "3", env=env)
         assert "bithumb:ETH-KRW: 0 new candles" in again.stdout
         fx.fail_next("bithumb_5600", times=20)
-        failed = run_cli("ingest", env=env)
+        failed = run_cli("ingest", "--backfill-days", "3", env=env)
     assert failed.returncode == 1
     errors = [line for line in failed.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "bithumb" in errors[0] and "status 5600: Please try again" in errors[0]

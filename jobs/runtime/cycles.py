@@ -4,7 +4,8 @@ Each step (ingest, train, predict) runs under the lock of its job and market (jo
 - with the lock, `running` rows of that job and market (and `training` model runs, for train) can
   only be left over from a dead process or from a run that lost the database before it could
   record its end, so they are marked failed first; then the job runs and records its own row;
-- without it (another worker runs it), the run is recorded as `skipped` and logged in one line.
+- without it (another worker runs it), the run is skipped: logged in one line and counted
+  (forecaster_job_runs_total{status="skipped"}), but no `job_runs` row is written.
 A fault is one log line (the job's own, or ours when the database could not even take its row) and
 a `failed` row where the database can be written; the cycle then raises CycleFailed, which the
 scheduler's listener knows is logged already. The next run retries.
@@ -18,7 +19,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Callable
 
-from db.job_runs import DAEMON_JOBS, fail_stale_running, finish_job_run, start_job_run
+from db.job_runs import DAEMON_JOBS, fail_stale_running
 from db.model_runs import fail_stale_training
 from exchanges.base import Market
 from jobs.runtime.health import DaemonState, Metrics, MarketState
@@ -54,6 +55,11 @@ class FailureLogged(logging.Filter):
     @property
     def seen(self) -> bool:
         return getattr(self._local, "seen", False)
+
+
+def _cancelled(exc: BaseException) -> bool:
+    from forecaster.errors import TrainingCancelled
+    return isinstance(exc, TrainingCancelled)
 
 
 def needs_forecast(st: MarketState) -> bool:
@@ -212,7 +218,9 @@ class MarketCycles:
                     return OK, NOTHING
         except Exception as exc:
             self.metrics.job_done(job, market, FAILED, time.monotonic() - started)
-            if not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed
+            if self.stop.is_set() and _cancelled(exc):  # SIGTERM: the job's own line said so, at INFO
+                pass
+            elif not self.failure_logged.seen:  # e.g. the database was unreachable before a row existed
                 log.error("job=%s market=%s status=failed error=%s", job, market, describe_error(exc))
             log.debug("job %s %s failed", job, market, exc_info=True)
             return FAILED, None
@@ -220,15 +228,10 @@ class MarketCycles:
         return OK, result
 
     def _record_skipped(self, job: str, market: Market) -> None:
+        """Counted and logged, not written to `job_runs`: with daemons sharing markets a skip is the
+        normal outcome of most ticks, and a row for each buried the runs that did something."""
         self.metrics.job_done(job, market, SKIPPED, None)
-        message = "another worker holds this job's lock for this market"
-        log.info("job=%s market=%s status=skipped: %s", job, market, message)
-        try:
-            with self.services.sessions() as s, s.begin():
-                run_id = start_job_run(session=s, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
-                finish_job_run(session=s, run_id=run_id, status=SKIPPED, rows=0, message=message)
-        except Exception as exc:
-            log.warning("could not record skipped %s of %s: %s", job, market, describe_error(exc))
+        log.info("job=%s market=%s status=skipped: another worker holds this job's lock for this market", job, market)
 
     def refresh(self, market: Market) -> None:
         try:

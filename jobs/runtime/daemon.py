@@ -51,8 +51,8 @@ from jobs.bootstrap import Services, bootstrap
 from jobs.runtime.cycles import CycleFailed, MarketCycles
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from jobs.runtime.locks import ProcessLock, make_job_locks
-from jobs.runtime.pools import WorkPool
-from jobs.recording import one_line
+from jobs.runtime.pools import WorkPool, group_limit_for
+from jobs.recording import describe_error, one_line
 from jobs.runtime.schedules import cron_trigger, latest_fire_time
 from jobs.runtime.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
 
@@ -102,10 +102,14 @@ class Daemon:
         self.services, self.settings = services, services.settings
         self.markets: list[Market] = self.settings.market_list()
         self.stop = threading.Event()  # set on SIGTERM/SIGINT; training checks it between epochs
-        self.locks = make_job_locks(self.settings.database_url)
+        self.locks = make_job_locks(self.settings.database_url, self.settings.lock_lease_seconds)
         self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_hours)
         self.cycles = MarketCycles(services, self.locks, self.state, None, self.stop, self._wake_training)
-        self.ingest_pool = WorkPool("ingest", self.settings.ingest_workers)
+        # Each exchange gets its share of the ingest workers (at least one), so one slow exchange's
+        # markets cannot keep another's waiting (pools.group_limit_for).
+        exchanges = len({m.exchange for m in self.markets})
+        ingest_threads = max(self.settings.ingest_workers, exchanges)
+        self.ingest_pool = WorkPool("ingest", ingest_threads, group_limit_for(ingest_threads, exchanges))
         self.training = TrainingWorkers(train_workers, self.cycles, self.locks, self.state, self.markets, self.stop)
         self.metrics = Metrics(self.state, pools={"ingest": self.ingest_pool, "train": self.training})
         self.cycles.metrics = self.metrics
@@ -125,6 +129,7 @@ class Daemon:
         for m in self.markets:
             self.cycles.refresh(m)
         self._add_jobs()
+        self._resume_retrain()
         server = None
         if self.settings.http_port:
             server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host).start()
@@ -208,7 +213,8 @@ class Daemon:
         for m in markets[offset:] + markets[:offset]:
             if not _due(m, snapshot[m].newest_candle, now):
                 continue
-            if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.run_logged(self.cycles.ingest_cycle, m, slot)):
+            if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.run_logged(self.cycles.ingest_cycle, m, slot),
+                                           group=m.exchange):
                 log.info("ingest %s: the previous ingest of this market is still queued or running", m)
 
     def _retrain_all(self) -> None:
@@ -218,6 +224,13 @@ class Daemon:
             self.training.schedule(slot)
         # Any daemon may do it, twice is harmless: the second finds nothing left to delete.
         prune_live_forecasts(self.services, self.markets, self.settings.keep_forecast_days)
+
+    def _resume_retrain(self) -> None:
+        """The retrain slot this daemon was down or crashed in is trained now, not a schedule later."""
+        try:
+            self.training.resume(latest_fire_time(self._retrain_trigger, datetime.now(timezone.utc)))
+        except Exception as exc:  # the database: the next schedule trains them
+            log.warning("could not tell which markets the last retrain left out: %s", describe_error(exc))
 
     def _on_scheduler_event(self, event) -> None:
         if event.code == EVENT_SCHEDULER_STARTED:

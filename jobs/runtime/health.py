@@ -6,6 +6,8 @@ is at most FORECASTER_HEALTHZ_MAX_LAG_HOURS behind the last closed hour; 503 oth
 that is not caught up yet, an exchange down for hours, a database that cannot be read, a daemon
 stopping). The rule looks at the data, not at the last run: a failed ingest that is retried in
 time is not an outage, and a daemon that skips an ingest another daemon just did stays healthy.
+Forecasts that stall and trainings that keep failing make a market unhealthy too
+(jobs/runtime/market_health.py); the reasons are listed under the market and at the top.
 """
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from db.candles import newest_open_time
+from db.job_runs import failures_in_a_row
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.runtime.http_server import BoundedHTTPServer
+from jobs.runtime.market_health import TRAIN_FAILURES_UNHEALTHY, market_health_gauges, market_problems
 
 log = logging.getLogger(__name__)
 _MODEL_FIGURES = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae")
@@ -38,6 +42,8 @@ class MarketState:
     newest_origin: datetime | None = None
     model: dict | None = None  # the promoted model run: id, figures, finished_at
     read_at: datetime | None = None
+    train_failures: int = 0  # failed trainings in a row (up to TRAIN_FAILURES_UNHEALTHY)
+    train_error: str | None = None  # the newest one's message
 
 
 @dataclass
@@ -57,10 +63,12 @@ class DaemonState:
             candle = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             origin = newest_origin(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            failures, error = failures_in_a_row(session=s, job="train", exchange=market.exchange, symbol=market.symbol,
+                                                interval=market.interval, limit=TRAIN_FAILURES_UNHEALTHY)
         model = None if run is None else {"id": run.id, "finished_at": run.finished_at,
                                           **{k: getattr(run, k) for k in _MODEL_FIGURES}}
         with self._lock:
-            self.markets[market] = MarketState(candle, origin, model, datetime.now(timezone.utc))
+            self.markets[market] = MarketState(candle, origin, model, datetime.now(timezone.utc), failures, error)
 
     def snapshot(self) -> dict[Market, MarketState]:
         with self._lock:
@@ -68,18 +76,26 @@ class DaemonState:
 
     def health(self, now: datetime | None = None) -> tuple[bool, dict]:
         now = now or datetime.now(timezone.utc)
-        markets, healthy = {}, self.running
+        markets, healthy, reasons = {}, self.running, []
         for market, st in self.snapshot().items():
             # In the market's own steps: 3 means three 1h, 15m or 1d candles behind.
             lag = market.step.closed_after(st.newest_candle, now) if st.newest_candle else None
-            ok = lag is not None and lag <= self.max_lag_hours
+            problems = market_problems(market, st, self.max_lag_hours)
+            if lag is None or lag > self.max_lag_hours:
+                problems.insert(0, "no candles stored yet" if lag is None else
+                                f"the newest candle is {lag:.0f} candles behind the last closed one")
+            ok = not problems
             healthy = healthy and ok
+            reasons += [f"{market}: {p}" for p in problems]
             markets[str(market)] = {
                 "ok": ok, "interval": market.interval, "newest_candle": _iso(st.newest_candle),
                 "lag_steps": lag, "lag_hours": lag * market.step.minutes / 60 if lag is not None else None,
                 "newest_origin": _iso(st.newest_origin), "model_run_id": st.model["id"] if st.model else None,
+                "problems": problems,
             }
-        return healthy, {"status": "ok" if healthy else "unhealthy",
+        if not self.running:
+            reasons.insert(0, "the scheduler is not running")
+        return healthy, {"status": "ok" if healthy else "unhealthy", "reasons": reasons,
                          "scheduler": "running" if self.running else "stopped",
                          "max_lag_hours": self.max_lag_hours, "markets": markets}
 
@@ -173,6 +189,7 @@ class _StateCollector:
                     if st.model[k] is not None:
                         gauges[k].add_metric(label, st.model[k])
         yield from gauges.values()
+        yield from market_health_gauges(self.state.snapshot())
 
 
 class HealthServer:

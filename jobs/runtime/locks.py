@@ -33,9 +33,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, lock_key, mark_done, try_lock_row
+from db.job_locks import (claim_due_row, ensure_lock_rows, is_locked, lock_key, mark_done, read_done_for,
+                          try_lock_row)
 from exchanges.base import Market
 from jobs.errors import JobError
+from jobs.runtime.leases import LeaseKeeper
 from jobs.recording import describe_error
 
 log = logging.getLogger(__name__)
@@ -157,23 +159,32 @@ class LocalJobLocks:
             return
         yield None
 
+    def done_for(self, job: str, markets: list[Market]) -> dict[Market, datetime | None]:
+        """The slot each market's run of `job` was last done for (None: not known)."""
+        with self._guard:
+            return {m: self._done.get((job, str(m))) for m in markets}
+
     def close(self) -> None:
         pass
 
 
 class PgJobLocks:
-    """Row locks on `job_locks`, each in a transaction on a dedicated connection."""
+    """Row locks on `job_locks`, each in a transaction on a dedicated connection, under a lease
+    renewed while the daemon runs (jobs/runtime/leases.py)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lease_seconds: float = 60.0) -> None:
         # NullPool: a connection is really closed after each job, never parked in a pool.
         self._engine = create_engine(url, poolclass=NullPool, connect_args=CLIENT_KEEPALIVES)
         self._rows: set[tuple[str, str]] = set()  # rows known to exist
         self._rows_guard = threading.Lock()
         self.owner = f"forecaster {socket.gethostname()} pid {os.getpid()}"
+        self.lease = LeaseKeeper(self._engine, self.owner, lease_seconds)
 
     def prepare(self, jobs, markets) -> None:
-        """Create the lock rows of these jobs and markets (at start: one statement, not one per run)."""
+        """Create the lock rows of these jobs and markets (at start: one statement, not one per run),
+        and take the lease under which this daemon's locks are held."""
         self._ensure_rows([(job, str(m), m) for job in jobs for m in markets])
+        self.lease.start()
 
     @contextmanager
     def hold(self, job: str, market: Market, *, wait: float = 0.0) -> Iterator[HeldLock]:
@@ -201,6 +212,12 @@ class PgJobLocks:
             market = by_key[lock_key(*claimed)]
             self._name(conn, f"{job} {market}")
             yield self._held(conn, job, market, None)
+
+    def done_for(self, job: str, markets: list[Market]) -> dict[Market, datetime | None]:
+        """The slot each market's run of `job` was last done for (None: not known)."""
+        with self._engine.connect() as conn:
+            done = read_done_for(conn, job=job)
+        return {m: done.get(lock_key(m.exchange, m.symbol, m.interval)) for m in markets}
 
     def _held(self, conn, job: str, market: Market, done_for) -> HeldLock:
         def done(slot: datetime) -> None:
@@ -255,6 +272,7 @@ class PgJobLocks:
             self._rows.update((job, str(m)) for job, m in missing)
 
     def close(self) -> None:
+        self.lease.close()
         self._engine.dispose()
 
 
@@ -267,8 +285,8 @@ def _connection_problem(conn) -> str | None:
         return f"its database connection ended: {describe_error(exc)}"
 
 
-def make_job_locks(url: str) -> LocalJobLocks | PgJobLocks:
-    return PgJobLocks(url) if make_url(url).get_backend_name() == "postgresql" else LocalJobLocks()
+def make_job_locks(url: str, lease_seconds: float = 60.0) -> LocalJobLocks | PgJobLocks:
+    return PgJobLocks(url, lease_seconds) if make_url(url).get_backend_name() == "postgresql" else LocalJobLocks()
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -10,7 +10,11 @@ first, and the work of each retrain schedule shared by every daemon on the same 
   that releases the lock; then claims the next, until none is left. So each market is trained
   once per schedule, by whichever daemon got to it first, and daemons split the work. A daemon that
   dies mid-training leaves its market not done: a daemon still working on that slot claims it
-  once the server has released the lock, otherwise the next schedule does.
+  once the server has released the lock.
+- A slot is not given up while markets are left in it: when the database cannot be reached (a
+  restart, a blip), the workers wait (RETRY_FIRST_S, doubling up to RETRY_MAX_S) and claim again.
+  A daemon that starts (after a crash, a deploy) resumes the schedule's latest slot for the markets
+  it owes: a promoted model older than the slot, and not done for it (`resume`).
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from exchanges.base import Market
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 def cpu_count() -> int:
@@ -66,6 +72,8 @@ class TrainingWorkers:
         self._cond = threading.Condition()
         self._first: list[Market] = []  # markets waiting for their first model, in order of request
         self._slot: datetime | None = None  # the retrain slot whose work is not all claimed yet
+        self._slot_markets: set[Market] | None = None  # those of the slot's markets due (None: all)
+        self._retry_s = RETRY_FIRST_S
         self._busy: set[Market] = set()
         self.peak_running = 0
         self._threads = [threading.Thread(target=self._work, name=f"train-{i}", daemon=True) for i in range(size)]
@@ -83,11 +91,33 @@ class TrainingWorkers:
                 self._first.append(market)
                 self._cond.notify()
 
-    def schedule(self, slot: datetime) -> None:
-        """The retrain schedule fired at `slot`: retrain every market not done for it."""
+    def schedule(self, slot: datetime, markets: list[Market] | None = None) -> None:
+        """The retrain schedule fired at `slot`: retrain every market (or those of `markets`) not
+        done for it."""
         with self._cond:
-            self._slot = slot if self._slot is None else max(self._slot, slot)
+            if self._slot is None or slot > self._slot:
+                self._slot, self._slot_markets = slot, None if markets is None else set(markets)
+            elif slot == self._slot and self._slot_markets is not None:
+                self._slot_markets = None if markets is None else self._slot_markets | set(markets)
             self._cond.notify_all()
+
+    def resume(self, slot: datetime | None) -> list[Market]:
+        """At start: retrain, for the schedule's latest `slot`, the markets whose promoted model is
+        older than it and that are not done for it (the daemon was down or crashed then). Markets
+        without a model are not owed anything: they get their first training anyway."""
+        if slot is None:
+            return []
+        done = self.locks.done_for("train", self.markets)
+        owed = []
+        for m, st in self.state.snapshot().items():
+            finished = (st.model or {}).get("finished_at")
+            if finished is not None and finished < slot and (done.get(m) is None or done[m] < slot):
+                owed.append(m)
+        if owed:
+            log.info("resuming the retrain of %s for %d market(s) not trained for it: %s",
+                     f"{slot:%Y-%m-%dT%H:%M:%S}Z", len(owed), ", ".join(map(str, owed)))
+            self.schedule(slot, owed)
+        return owed
 
     def counts(self) -> tuple[int, int]:
         """(trainings running, markets waiting for a first model)."""
@@ -125,19 +155,27 @@ class TrainingWorkers:
 
     def _retrain_next(self, slot: datetime) -> bool:
         """Claim and retrain one market due for `slot`; False when none is left."""
+        with self._cond:
+            due = self._slot_markets if self._slot == slot else None
+        markets = [m for m in self._stalest_first() if due is None or m in due]
         try:
-            with self.locks.claim("train", self._stalest_first(), slot) as held:
+            with self.locks.claim("train", markets, slot) as held:
                 if held is None:
                     return False
+                self._retry_s = RETRY_FIRST_S
                 self._begin(held.market)
                 try:
                     self.cycles.run_logged(self.cycles.retrain_cycle, held.market, lock=held, slot=slot)
                 finally:
                     self._end(held.market)
                 return True
-        except Exception as exc:  # the database is unreachable: the next schedule retries
-            log.error("retrain of the %s schedule stopped: %s", f"{slot:%Y-%m-%dT%H:%M:%S}Z", describe_error(exc))
-            return False
+        except Exception as exc:  # the database is unreachable: wait, then claim what is left again
+            with self._cond:
+                wait, self._retry_s = self._retry_s, min(RETRY_MAX_S, self._retry_s * 2)
+            log.warning("retrain of the %s schedule paused: %s; claiming the markets left again in %.0fs",
+                        f"{slot:%Y-%m-%dT%H:%M:%S}Z", describe_error(exc), wait)
+            self.stop.wait(wait)
+            return not self.stop.is_set()
 
     def _stalest_first(self) -> list[Market]:
         """Markets without a promoted model first, then the oldest promoted model first."""
