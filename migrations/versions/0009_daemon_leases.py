@@ -1,7 +1,7 @@
 """daemon_leases: each daemon's lease on the job locks it holds, renewed while it runs
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03
 
 A job lock (a row of job_locks locked on a connection of its own) lives as long as its connection,
@@ -14,8 +14,8 @@ from alembic import op
 
 from db.types import UTCDateTime
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
