@@ -26,7 +26,7 @@ def _timings(stdout: str) -> dict[str, tuple[int, float, float]]:
     for line in lines[header + 1:]:
         if not line.strip():
             break
-        *name, rows, median, fastest, _slowest = line.split()
+        *name, rows, median, fastest, _slowest, _no_stats = line.split()
         out[" ".join(name)] = (int(rows), float(median), float(fastest))
     return out
 
