@@ -91,7 +91,7 @@ def dashboard_queries(conn, newest: datetime, market: str, kind: str = "live") -
     before the newest candle to a day after it): macros expanded, variables evaluated in order."""
     start, end = ((newest + d).strftime("%Y-%m-%dT%H:%M:%SZ") for d in (timedelta(days=-7), timedelta(days=1)))
     dashboard = json.loads(DASHBOARD.read_text())
-    values = {"market": market, "kind": kind}
+    values = {"market": f"'{market}'", "kind": kind}  # multi-select: Grafana quotes it
     for variable in dashboard["templating"]["list"]:
         if variable["name"] not in values:
             values[variable["name"]] = str(conn.execute(_expand(variable["query"], start, end, values)).fetchone()[0])

@@ -161,3 +161,96 @@ def test_the_long_view_has_one_key_per_interval_and_the_truth_where_known(store)
         ds = pd.to_datetime(known["ds"].astype(str), utc=True)
         assert (ds <= candles[interval].index[-1]).all() and len(known) > 0
         assert (known["y"].to_numpy() == candles[interval].loc[ds, "close"].to_numpy()).all()
+
+
+# --- the Grafana dashboard on the same store (Postgres: Grafana's data source) ----------------------
+
+def _raw(engine, sql: str, fetch: str = "frame"):
+    """SQL as Grafana sends it, through the plain driver (no parameters: `%` is a literal)."""
+    conn = engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        rows = cur.fetchall() if cur.description else []
+        columns = [d[0] for d in cur.description] if cur.description else []
+        conn.commit()
+    finally:
+        conn.close()
+    return pd.DataFrame(rows, columns=columns) if fetch == "frame" else rows
+
+
+def _dashboard_sql(store, sql: str, markets: list[str]) -> pd.DataFrame:
+    """A dashboard query as Grafana sends it with `markets` chosen (a quoted list: multi-select)."""
+    import json
+
+    from tests.test_deploy import DASHBOARD, expand
+    engine, candles = store
+    newest = candles["1h"].index[-1].to_pydatetime()
+    time_range = (newest - pd.Timedelta(days=7), newest + pd.Timedelta(days=1))
+    values = {"market": ",".join(f"'{m}'" for m in markets), "kind": "live"}
+    for variable in json.loads(DASHBOARD.read_text())["templating"]["list"]:
+        if variable["name"] not in values:
+            values[variable["name"]] = str(_raw(engine, expand(variable["query"], values, time_range), "rows")[0][0])
+    return _raw(engine, expand(sql, values, time_range))
+
+
+def _panels(repeated: bool):
+    import json
+
+    from tests.test_deploy import DASHBOARD
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        if (panel.get("repeat") == "market") == repeated:
+            yield panel
+
+
+@pytest.mark.parametrize("interval", ["1h", "4h", "1d"])
+def test_each_per_market_panel_shows_that_interval_only(store, interval):
+    engine, candles = store
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the dashboard reads Postgres")
+    key = KEYS[interval]
+    for panel in _panels(repeated=True):
+        for target in panel["targets"]:
+            if "rawSql" not in target:
+                continue
+            rows = _dashboard_sql(store, target["rawSql"], [key])
+            if "Backtest" in panel["title"]:
+                assert rows.empty  # the store has no backtest
+                continue
+            assert not rows.empty, (panel["title"], key)
+            if "steps ahead" in rows.columns:  # one bar or row per horizon of this interval
+                assert sorted(int(h) for h in rows["steps ahead"]) == list(range(1, HORIZON[interval] + 1))
+            if "forecast" in rows.columns:  # the origin, then each step of the newest forecast
+                assert len(rows) == HORIZON[interval] + 1
+                times = pd.to_datetime(rows["time"], utc=True)
+                assert (times.diff().dropna() == STEP[interval]).all()
+            if "close" in rows.columns:  # this interval's candles, not the others'
+                times = pd.to_datetime(rows["time"], utc=True)
+                assert set(times) <= set(candles[interval].index)
+
+
+def test_the_all_markets_panels_and_annotations_keep_each_key_apart(store):
+    import json
+
+    from tests.test_deploy import DASHBOARD
+    engine, candles = store
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the dashboard reads Postgres")
+    everything = list(KEYS.values())
+    panel = {p["title"]: p for p in _panels(repeated=False)}
+    lag = _dashboard_sql(store, panel["Candle lag"]["targets"][0]["rawSql"], everything)
+    assert sorted(lag["market"]) == sorted(everything)
+    now = pd.Timestamp.now(tz="UTC")
+    for key, n in zip(lag["market"], lag["lag (candles)"]):
+        interval = next(i for i, k in KEYS.items() if k == key)
+        assert abs(int(n) - (int((now - candles[interval].index[-1]) / STEP[interval]) - 1)) <= 1, key
+    jobs = _dashboard_sql(store, panel["Last job runs"]["targets"][0]["rawSql"], everything[:2])
+    assert sorted(jobs["market"]) == sorted(everything[:2])  # the chosen keys only
+    # a promotion of each market, shown as an annotation of the chosen one only
+    _raw(engine, "UPDATE model_runs SET finished_at = started_at + interval '1 hour'", "rows")
+    annotation = json.loads(DASHBOARD.read_text())["annotations"]["list"][0]["target"]["rawSql"]
+    newest = candles["1h"].index[-1].to_pydatetime()
+    from tests.test_deploy import expand
+    sql = expand(annotation, {"market": f"'{KEYS['1d']}'"}, (pd.Timestamp("2023-07-01", tz="UTC"), newest))
+    rows = _raw(engine, sql, "rows")
+    assert len(rows) == 1 and rows[0][2] == KEYS["1d"] and KEYS["1d"] in rows[0][1]
