@@ -258,6 +258,22 @@ def status(settings, market: Optional[list[str]] = typer.Option(
 
 @app.command()
 @command
+def forecast(settings, market: Optional[list[str]] = MarketOpt,
+             tz: str = typer.Option("UTC", "--tz", help="time zone of the times shown, e.g. Asia/Seoul")):
+    """The newest live forecast of each market with its 80% band, in the quote currency."""
+    from jobs.forecast_view import latest_forecast_view
+    from jobs.times import check_zone
+    check_zone(tz)
+    services = _services(settings)
+    try:
+        views = [latest_forecast_view(services, m) for m in _markets(settings, market)]
+    finally:
+        services.close()
+    typer.echo("\n\n".join(v.render(tz) for v in views))
+
+
+@app.command()
+@command
 def plot(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
          out: Path = typer.Option(..., "--out", "-o", help="PNG file to write"),
          days: int = typer.Option(14, min=1, help="days of candles and forecast origins shown, up to the "
