@@ -159,10 +159,14 @@ def fill(conn, csv: Path, days: int, n_markets: int, horizon: int) -> None:
              (VALUES ('live'), ('backtest')) k(kind)
         WHERE kind = 'live' OR c.open_time >= (SELECT MAX(open_time) FROM candles) - interval '90 days'
         ORDER BY c.open_time, c.exchange, c.symbol, h""")
-    conn.execute("""
-        INSERT INTO job_runs (job, exchange, symbol, started_at, finished_at, status, rows, message)
+    # Migration 0007 keyed job runs by interval too (before it, the column does not exist).
+    has_interval = conn.execute("SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'job_runs' "
+                                "AND column_name = 'interval'").fetchone()[0] > 0
+    job_interval, job_interval_value = (", interval", ", '1h'") if has_interval else ("", "")
+    conn.execute(f"""
+        INSERT INTO job_runs (job, exchange, symbol, started_at, finished_at, status, rows, message{job_interval})
         SELECT job, c.exchange, c.symbol, c.open_time + interval '1 hour 10 seconds',
-               c.open_time + interval '1 hour 12 seconds', 'ok', 1, ''
+               c.open_time + interval '1 hour 12 seconds', 'ok', 1, ''{job_interval_value}
         FROM candles c, (VALUES ('ingest'), ('predict')) j(job)
         ORDER BY c.open_time""")
     has_history = conn.execute("SELECT to_regclass('prediction_history') IS NOT NULL").fetchone()[0]
