@@ -57,6 +57,10 @@ def test_after_import_csv_the_planner_expects_the_rows_imported(pg_url, tmp_path
         assert _analysed(sessions, "candles")
         planned = _planned_rows(sessions, f"SELECT * FROM candles WHERE {MARKET_FILTER}")
         assert 2700 <= planned <= 3300, planned
+        with sessions() as s:  # vacuumed too: its pages are all-visible, for index-only scans
+            visible, pages = s.execute(sa.text("SELECT relallvisible, relpages FROM pg_class "
+                                               "WHERE relname = 'candles'")).one()
+        assert pages > 0 and visible == pages
     finally:
         engine.dispose()
 
