@@ -24,7 +24,7 @@ Statistics: the bench's database has autovacuum off (`autovacuum_enabled = off` 
 and nobody runs ANALYZE by hand, as after a bulk load on a server where autovacuum is off or has
 not caught up yet. Every query is timed twice: first as loaded, with no statistics at all (once,
 cancelled after --cold-timeout seconds; what the service left before it analysed its bulk writes),
-then after the ANALYZE the service itself runs after the jobs that wrote such a load
+then after the VACUUM (ANALYZE) the service itself runs after the jobs that wrote such a load
 (db/statistics.py: import-csv and back-fill, backtest, `predict --at`), with no manual ANALYZE of
 anything else (`model_runs` and `job_runs`, written a row at a time, stay unanalysed).
 
@@ -356,7 +356,7 @@ def main(argv=None) -> int:
                         unanalysed[name] = exc
                 analysed = service_statistics(url)
                 print(f"statistics: none as loaded (autovacuum off, no manual ANALYZE); then the service's own "
-                      f"ANALYZE after {', '.join(analysed) or 'nothing'}")
+                      f"VACUUM (ANALYZE) after {', '.join(analysed) or 'nothing'}")
             print(f"{'query':40} {'rows':>6} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'no-stats ms':>12}")
             plans = []
             for name, sql in todo.items():
