@@ -20,9 +20,17 @@ on, each backtest points to its backtest run and per-horizon table, an earlier b
 same days is in prediction_history, and so is one superseded live origin per day and market (the
 nightly retrain's new model forecasting the newest origin again).
 
+Statistics: the bench's database has autovacuum off (`autovacuum_enabled = off` on every table)
+and nobody runs ANALYZE by hand, as after a bulk load on a server where autovacuum is off or has
+not caught up yet. Every query is timed twice: first as loaded, with no statistics at all (once,
+cancelled after --cold-timeout seconds; what the service left before it analysed its bulk writes),
+then after the VACUUM (ANALYZE) the service itself runs after the jobs that wrote such a load
+(db/statistics.py: import-csv and back-fill, backtest, `predict --at`), with no manual ANALYZE of
+anything else (`model_runs` and `job_runs`, written a row at a time, stay unanalysed).
+
     .venv/bin/python bench/query_speed.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
         [--days 365] [--markets 5] [--repeat 7] [--revision head] [--keep] [--reuse] [--no-plans]
-        [--as-owner] [--csv tests/data/binance_ETHUSDT_1h_2023.csv.gz]
+        [--as-owner] [--cold-timeout 60] [--csv tests/data/binance_ETHUSDT_1h_2023.csv.gz]
 """
 from __future__ import annotations
 
@@ -49,14 +57,14 @@ sys.path.insert(0, str(REPO))
 from bench_data import require_csv, shared_csv  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
+from db.engine import make_session_factory  # noqa: E402
+from db.statistics import analyze_after_write  # noqa: E402
 MARKETS = [("binance", "ETH-USDT", 1.0), ("upbit", "ETH-KRW", 1300.0), ("bithumb", "ETH-KRW", 1302.0),
            ("binance", "BTC-USDT", 17.0), ("upbit", "BTC-KRW", 22000.0), ("bithumb", "BTC-KRW", 22050.0)]
-# The worked queries of docs/sql.md that a dashboard or a user runs often (Postgres variants), then
-# every query of the Grafana dashboard as Grafana sends it (default range, first market, live).
-QUERIES = ["latest_forecast", "latest_forecast_all", "accuracy_by_horizon_30d", "band_coverage_30d",
-           "daily_accuracy", "forecast_vs_actual", "candle_lag", "job_failures_last_day",
-           "accuracy_7d", "markets_side_by_side", "forecast_history_of_origin", "backtest_runs",
-           "backtest_by_horizon", "latest_forecast_kst"]
+# Every worked query of docs/sql.md (Postgres variants), then every query of the Grafana dashboard
+# as Grafana sends it (default range, first market, live) and of its alert rules.
+TABLES = ("candles", "predictions", "prediction_history", "model_runs", "model_weights", "job_runs",
+          "backtest_runs", "backtest_horizons", "candle_gaps", "job_locks")
 QUERY_RE = re.compile(r"```sql\n-- query: (\w+)(?: \[(\w+)\])?\n(.*?)```", re.S)
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
 ALERTS = REPO / "deploy" / "grafana" / "provisioning" / "alerting" / "forecaster.yaml"
@@ -83,7 +91,7 @@ def dashboard_queries(conn, newest: datetime, market: str, kind: str = "live") -
     before the newest candle to a day after it): macros expanded, variables evaluated in order."""
     start, end = ((newest + d).strftime("%Y-%m-%dT%H:%M:%SZ") for d in (timedelta(days=-7), timedelta(days=1)))
     dashboard = json.loads(DASHBOARD.read_text())
-    values = {"market": market, "kind": kind}
+    values = {"market": f"'{market}'", "kind": kind}  # multi-select: Grafana quotes it
     for variable in dashboard["templating"]["list"]:
         if variable["name"] not in values:
             values[variable["name"]] = str(conn.execute(_expand(variable["query"], start, end, values)).fetchone()[0])
@@ -151,10 +159,14 @@ def fill(conn, csv: Path, days: int, n_markets: int, horizon: int) -> None:
              (VALUES ('live'), ('backtest')) k(kind)
         WHERE kind = 'live' OR c.open_time >= (SELECT MAX(open_time) FROM candles) - interval '90 days'
         ORDER BY c.open_time, c.exchange, c.symbol, h""")
-    conn.execute("""
-        INSERT INTO job_runs (job, exchange, symbol, started_at, finished_at, status, rows, message)
+    # Migration 0007 keyed job runs by interval too (before it, the column does not exist).
+    has_interval = conn.execute("SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'job_runs' "
+                                "AND column_name = 'interval'").fetchone()[0] > 0
+    job_interval, job_interval_value = (", interval", ", '1h'") if has_interval else ("", "")
+    conn.execute(f"""
+        INSERT INTO job_runs (job, exchange, symbol, started_at, finished_at, status, rows, message{job_interval})
         SELECT job, c.exchange, c.symbol, c.open_time + interval '1 hour 10 seconds',
-               c.open_time + interval '1 hour 12 seconds', 'ok', 1, ''
+               c.open_time + interval '1 hour 12 seconds', 'ok', 1, ''{job_interval_value}
         FROM candles c, (VALUES ('ingest'), ('predict')) j(job)
         ORDER BY c.open_time""")
     has_history = conn.execute("SELECT to_regclass('prediction_history') IS NOT NULL").fetchone()[0]
@@ -234,6 +246,40 @@ def drop_bi_role(admin_url: str, role: str) -> None:
                 print(f"role {role} kept: {str(exc).splitlines()[0]}", file=sys.stderr)
 
 
+def autovacuum_off(conn) -> None:
+    """As on a server where autovacuum is off (or far behind): only the service's ANALYZE runs."""
+    for table in TABLES:
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+
+
+def service_statistics(url: str) -> list[str]:
+    """The ANALYZE the service runs after the jobs that write such a load (db/statistics.py), each
+    with the rows that job would have written; the tables it analysed."""
+    engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    sessions = make_session_factory(engine)
+    done = []
+    with psycopg.connect(url) as conn:
+        for job, table in (("import", "candles"), ("backtest", "predictions"), ("predict", "predictions")):
+            rows = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            if analyze_after_write(sessions, job, rows):
+                done.append(job)
+    engine.dispose()
+    return done
+
+
+def cold(conn, sql: str, timeout_s: float) -> tuple[float | None, int]:
+    """One run as loaded (no statistics): ms, or None when cancelled after timeout_s."""
+    conn.execute(f"SET statement_timeout = {int(timeout_s * 1000)}")
+    try:
+        times, rows = timed(conn, sql, 1)
+        return times[0], rows
+    except psycopg.errors.QueryCanceled:
+        return None, 0
+    finally:
+        conn.execute("RESET statement_timeout")
+
+
 def timed(conn, sql: str, repeat: int) -> tuple[list[float], int]:
     times, rows = [], 0
     for _ in range(repeat):
@@ -257,6 +303,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     ap.add_argument("--reuse", action="store_true", help="time the database a --keep run left, without refilling it")
     ap.add_argument("--no-plans", action="store_true", help="print timings only")
+    ap.add_argument("--cold-timeout", type=float, default=60.0,
+                    help="seconds a query may run before it has statistics (the read-only role's limit: 60)")
     ap.add_argument("--as-owner", action="store_true",
                     help="time as the owner of the tables instead of the read-only role Grafana uses")
     args = ap.parse_args(argv)
@@ -270,6 +318,8 @@ def main(argv=None) -> int:
         engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
         upgrade(engine, args.revision)
         engine.dispose()
+        with psycopg.connect(url, autocommit=True) as owner:
+            autovacuum_off(owner)
     queries = documented_queries()
     try:
         with psycopg.connect(url, autocommit=True) as owner:
@@ -277,7 +327,6 @@ def main(argv=None) -> int:
             if not args.reuse:
                 with owner.transaction():
                     fill(owner, args.csv, args.days, args.markets, args.horizon)
-                owner.execute("VACUUM ANALYZE")
             filled = "reused" if args.reuse else f"filled in {time.perf_counter() - t0:.0f}s"
         role = None if args.as_owner else create_bi_role(url, bi_role(args.database))
         who = f"as the read-only role {role[0]}" if role else "as the owner of the tables"
@@ -292,12 +341,23 @@ def main(argv=None) -> int:
             print(conn.execute("SELECT version()").fetchone()[0].split(" on ")[0])
             newest = conn.execute("SELECT MAX(open_time) FROM candles").fetchone()[0]
             market = "%s:%s" % MARKETS[0][:2]
-            todo = {name: queries[name] for name in QUERIES if name in queries}
+            todo = dict(queries)
             if revision >= "0005":
                 todo |= dashboard_queries(conn, newest, market) | alert_queries()
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             print(f"{os.cpu_count()} CPUs, load average {load:.1f}; each query run {args.repeat} times warm, {who}")
-            print(f"{'query':40} {'rows':>6} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
+            # As loaded: no statistics. Once each, cancelled after --cold-timeout seconds.
+            unanalysed = {}
+            if not args.reuse:
+                for name, sql in todo.items():
+                    try:
+                        unanalysed[name] = cold(conn, sql, args.cold_timeout)[0]
+                    except psycopg.Error as exc:  # a query of a later migration, on --revision
+                        unanalysed[name] = exc
+                analysed = service_statistics(url)
+                print(f"statistics: none as loaded (autovacuum off, no manual ANALYZE); then the service's own "
+                      f"VACUUM (ANALYZE) after {', '.join(analysed) or 'nothing'}")
+            print(f"{'query':40} {'rows':>6} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'no-stats ms':>12}")
             plans = []
             for name, sql in todo.items():
                 try:
@@ -306,7 +366,11 @@ def main(argv=None) -> int:
                     print(f"{name:40} fails at migration {revision}: {str(exc).splitlines()[0]}")
                     continue
                 times, rows = timed(conn, sql, args.repeat)
-                print(f"{name:40} {rows:>6} {statistics.median(times):>10.2f} {min(times):>8.2f} {max(times):>8.2f}")
+                before = unanalysed.get(name, "-")
+                before = ("-" if isinstance(before, (str, Exception)) else
+                          f">{args.cold_timeout * 1000:.0f}" if before is None else f"{before:.2f}")
+                print(f"{name:40} {rows:>6} {statistics.median(times):>10.2f} {min(times):>8.2f} {max(times):>8.2f}"
+                      f" {before:>12}")
                 if not args.no_plans:
                     plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").fetchall()
                     plans.append(f"\n--- {name}\n{sql}\n" + "\n".join(r[0] for r in plan))

@@ -13,14 +13,15 @@ import typer
 from jobs.settings import MAX_BACKFILL_DAYS, MAX_TRAIN_HOURS
 from jobs.times import FORMAT_HELP
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Hourly crypto candles, an LSTM forecaster judged against the naive forecast, "
                        "forecasts as SQL tables.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 log = logging.getLogger("forecaster.cli")
 
-MarketOpt = typer.Option(None, "--market", "-m", help="exchange:BASE-QUOTE; repeat for several "
+MARKET_HELP = "exchange:BASE-QUOTE[@interval], e.g. bithumb:ETH-KRW or upbit:BTC-KRW@1d"
+MarketOpt = typer.Option(None, "--market", "-m", metavar="MARKET", help=f"{MARKET_HELP}; repeat for several "
                          "(default: FORECASTER_MARKETS)")
 
 
@@ -132,9 +133,9 @@ def ingest(settings, market: Optional[list[str]] = MarketOpt,
 
 @app.command("import-csv")
 @command
-def import_csv_cmd(settings, path: Path = typer.Argument(..., help="CSV with header ts,open,high,low,close,volume"),
-                   market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE")):
-    """Load a CSV of hourly candles; idempotent; a bad row stops it with nothing written."""
+def import_csv_cmd(settings, path: Path = typer.Argument(..., metavar="PATH", help="CSV with header ts,open,high,low,close,volume"),
+                   market: str = typer.Option(..., "--market", "-m", metavar="MARKET", help=MARKET_HELP)):
+    """Load a CSV of one market's candles (its interval: @1d for daily); idempotent; a bad row stops it with nothing written."""
     from exchanges.base import parse_market
     from jobs.import_csv import import_csv
     m = parse_market(market)
@@ -198,7 +199,7 @@ def predict(settings, market: Optional[list[str]] = MarketOpt,
 
 @app.command()
 @command
-def backtest(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
+def backtest(settings, market: str = typer.Option(..., "--market", "-m", metavar="MARKET", help=MARKET_HELP),
              days: Optional[int] = typer.Option(None, min=1, max=MAX_BACKFILL_DAYS,
                                                 help="days of origins, ending a horizon before the newest candle "
                                                      "(default by interval: 90 for 1h, 30 for 15m, 180 for 4h, 360 for 1d)"),
@@ -241,7 +242,7 @@ def run(settings):
 @app.command()
 @command
 def status(settings, market: Optional[list[str]] = typer.Option(
-               None, "--market", "-m", help="exchange:BASE-QUOTE; repeat for several (default: every market "
+               None, "--market", "-m", metavar="MARKET", help=f"{MARKET_HELP}; repeat for several (default: every market "
                "configured in FORECASTER_MARKETS or found in the database)"),
            as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
     """Per market: last candle and its lag, promoted model and its metrics, last job and backtest runs."""
@@ -258,7 +259,23 @@ def status(settings, market: Optional[list[str]] = typer.Option(
 
 @app.command()
 @command
-def plot(settings, market: str = typer.Option(..., "--market", "-m", help="exchange:BASE-QUOTE"),
+def forecast(settings, market: Optional[list[str]] = MarketOpt,
+             tz: str = typer.Option("UTC", "--tz", help="time zone of the times shown, e.g. Asia/Seoul")):
+    """The newest live forecast of each market with its 80% band, in the quote currency."""
+    from jobs.forecast_view import latest_forecast_view
+    from jobs.times import check_zone
+    check_zone(tz)
+    services = _services(settings)
+    try:
+        views = [latest_forecast_view(services, m) for m in _markets(settings, market)]
+    finally:
+        services.close()
+    typer.echo("\n\n".join(v.render(tz) for v in views))
+
+
+@app.command()
+@command
+def plot(settings, market: str = typer.Option(..., "--market", "-m", metavar="MARKET", help=MARKET_HELP),
          out: Path = typer.Option(..., "--out", "-o", help="PNG file to write"),
          days: int = typer.Option(14, min=1, help="days of candles and forecast origins shown, up to the "
                                   "newest candle"),

@@ -37,6 +37,7 @@ class Chart:
     path: Path
     title: str
     figures: dict  # forecaster.metrics.summary of the origins shown; empty when none is scored yet
+    legend_over_plot_px: float = 0.0  # area of the legend drawn over the plotting area (0: none)
 
 
 def plot_market(services: Services, market: Market, out: Path, *, days: int = 14, kind: str = "live",
@@ -54,9 +55,9 @@ def plot_market(services: Services, market: Market, out: Path, *, days: int = 14
                              since=since - timedelta(hours=1))
         preds = load_predictions(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, kind=kind, since=since)
     figures = scored_figures(preds, candles)
-    title = chart_title(market, kind, days, preds, figures)
-    path = _draw(market, out, candles, preds, title, horizon, zone, tz)
-    return Chart(path, title, figures)
+    title = chart_title(market, kind, days, preds, figures, zone, tz)
+    path, overlap = _draw(market, out, candles, preds, title, horizon, zone, tz)
+    return Chart(path, title, figures, overlap)
 
 
 def scored_figures(preds: pd.DataFrame, candles: pd.DataFrame) -> dict:
@@ -71,12 +72,15 @@ def scored_figures(preds: pd.DataFrame, candles: pd.DataFrame) -> dict:
     return summary(scored) if len(scored) else {}
 
 
-def chart_title(market: Market, kind: str, days: int, preds: pd.DataFrame, figures: dict) -> str:
+def chart_title(market: Market, kind: str, days: int, preds: pd.DataFrame, figures: dict, zone=None,
+                tz: str = "UTC") -> str:
     title = f"{market}: {kind} forecasts, last {days} days"
     if preds.empty:
         return title + " (no forecasts in this window)"
     origins = pd.to_datetime(preds["origin_time"], utc=True)
-    title += (f", {origins.nunique()} origins {origins.min():%Y-%m-%d %H:%M}..{origins.max():%Y-%m-%d %H:%M} UTC")
+    if zone is not None:  # the title reads in the zone of the time axis
+        origins = origins.dt.tz_convert(zone)
+    title += (f", {origins.nunique()} origins {origins.min():%Y-%m-%d %H:%M}..{origins.max():%Y-%m-%d %H:%M} {tz}")
     if figures:
         title += f"\nall horizons, {figures['n']} scored: {accuracy_line(figures)}"
     return title
@@ -91,7 +95,7 @@ def _zone(tz: str):
 
 
 def _draw(market: Market, out: Path, candles: pd.DataFrame, preds: pd.DataFrame, title: str,
-          horizon: int | None, zone, tz: str) -> Path:
+          horizon: int | None, zone, tz: str) -> tuple[Path, float]:
     import matplotlib
     matplotlib.use("Agg")  # no display on a server
     import matplotlib.dates as mdates
@@ -102,8 +106,8 @@ def _draw(market: Market, out: Path, candles: pd.DataFrame, preds: pd.DataFrame,
     if not preds.empty:
         preds = preds.assign(origin_time=pd.to_datetime(preds["origin_time"], utc=True),
                              target_time=pd.to_datetime(preds["target_time"], utc=True))
-        _draw_past(ax, preds, candles, horizon or int(preds["horizon"].max()))
-        _draw_newest(ax, preds, candles)
+        _draw_past(ax, preds, candles, horizon or int(preds["horizon"].max()), market.interval)
+        _draw_newest(ax, preds, candles, zone, tz)
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(f"price ({market.quote})")
     ax.set_xlabel(f"candle open time ({tz})")
@@ -111,16 +115,25 @@ def _draw(market: Market, out: Path, candles: pd.DataFrame, preds: pd.DataFrame,
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    # Below the axes, never over the data (inside, it covered the price line in 3 of 5 charts).
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    fig.savefig(out, bbox_inches="tight")
+    renderer = fig.canvas.get_renderer()
+    overlap = _overlap_px(legend.get_window_extent(renderer), ax.get_window_extent(renderer))
     plt.close(fig)
-    return out
+    return out, overlap
 
 
-def _draw_newest(ax, preds: pd.DataFrame, candles: pd.DataFrame) -> None:
+def _overlap_px(a, b) -> float:
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(width, 0.0) * max(height, 0.0)
+
+
+def _draw_newest(ax, preds: pd.DataFrame, candles: pd.DataFrame, zone, tz: str) -> None:
     origin = preds["origin_time"].max()
     p = preds[preds["origin_time"] == origin].sort_values("horizon")
     start = candles["close"].get(origin)
@@ -129,17 +142,18 @@ def _draw_newest(ax, preds: pd.DataFrame, candles: pd.DataFrame) -> None:
         times = pd.concat([pd.Series([origin]), times], ignore_index=True)
         mid, lo, hi = (pd.concat([pd.Series([start]), x], ignore_index=True) for x in (mid, lo, hi))
     ax.fill_between(times, lo, hi, color="tab:blue", alpha=0.3, lw=0,
-                    label=f"80% band, newest origin {origin:%Y-%m-%d %H:%M} UTC")
+                    label=f"80% band, newest origin {origin.tz_convert(zone):%Y-%m-%d %H:%M} {tz}")
     ax.plot(times, mid, color="tab:blue", lw=1.6, label="forecast median, newest origin")
 
 
-def _draw_past(ax, preds: pd.DataFrame, candles: pd.DataFrame, horizon: int) -> None:
+def _draw_past(ax, preds: pd.DataFrame, candles: pd.DataFrame, horizon: int, interval: str = "1h") -> None:
+    ahead = f"{horizon} h" if interval == "1h" else f"{horizon} steps of {interval}"
     # targets whose truth is known: the future belongs to the newest forecast alone
     p = preds[(preds["horizon"] == horizon) & (preds["target_time"] <= candles.index.max())]
     if p.empty:
         return
     ax.vlines(p["target_time"], p["yhat_lower"], p["yhat_upper"], color="tab:blue", alpha=0.25, lw=1.0,
-              label=f"80% band {horizon} h ahead, earlier origins")
+              label=f"80% band {ahead} ahead, earlier origins")
     actual = candles["close"].reindex(pd.DatetimeIndex(p["target_time"]))
     known = actual.notna().to_numpy()
     inside = ((actual >= p["yhat_lower"].to_numpy()) & (actual <= p["yhat_upper"].to_numpy())).to_numpy()
@@ -147,6 +161,6 @@ def _draw_past(ax, preds: pd.DataFrame, candles: pd.DataFrame, horizon: int) -> 
     if known.any():
         share = hits.sum() / known.sum()
         ax.scatter(p["target_time"][hits], actual[hits], s=6, color="tab:green", zorder=3,
-                   label=f"inside the {horizon} h band: {hits.sum()} ({share:.0%})")
+                   label=f"inside the {ahead} band: {hits.sum()} ({share:.0%})")
         ax.scatter(p["target_time"][misses], actual[misses], s=18, marker="x", color="tab:red", zorder=3,
                    label=f"outside: {misses.sum()}")

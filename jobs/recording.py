@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.job_runs import finish_job_run, start_job_run
+from db.statistics import analyze_after_write
 from exchanges.base import Market
 
 log = logging.getLogger("forecaster.jobs")  # jobs.logs.JOB_LOGGER
@@ -57,6 +58,10 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
         raise
     seconds = time.monotonic() - started
     _finish(sessions, record.run_id, record.status, record.rows, record.message)
+    # A bulk write (import, back-fill, backtest, predict --at) leaves the planner without statistics
+    # on Postgres until autovacuum runs, if it runs: db/statistics.py.
+    if record.status == "ok":
+        analyze_after_write(sessions, job, record.rows)
     log.info("job=%s market=%s status=%s rows=%s seconds=%.2f %s", job, market or "-", record.status,
              record.rows if record.rows is not None else "-", seconds, record.message)
 

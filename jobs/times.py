@@ -26,3 +26,13 @@ def parse_span(text: str, option: str) -> tuple[datetime, datetime]:
     if end < start:
         raise ValueError(f"{option} {text!r}: the range ends before it starts")
     return start, end
+
+
+def check_zone(tz: str) -> str:
+    """`tz` if it names a time zone (IANA: UTC, Asia/Seoul), else one clear error."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--tz {tz!r} is not a time zone (e.g. UTC, Asia/Seoul, Europe/Berlin)") from None
+    return tz

@@ -54,8 +54,8 @@ def test_daemon_catches_up_forecasts_follows_new_hours_and_stops_on_sigterm(sqli
 
         metrics = daemon.get("/metrics")
         assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
-        for line in (f'forecaster_job_runs_total{{job="ingest",market="{MARKET}",status="ok"}}',
-                     f'forecaster_job_duration_seconds_bucket{{job="train",le="1.0",market="{MARKET}"}}',
+        for line in (f'forecaster_job_runs_total{{job_name="ingest",market="{MARKET}",status="ok"}}',
+                     f'forecaster_job_duration_seconds_bucket{{job_name="train",le="1.0",market="{MARKET}"}}',
                      f'forecaster_last_candle_age_seconds{{market="{MARKET}"}}',
                      f'forecaster_model_val_rmae{{market="{MARKET}"}}',
                      f'forecaster_model_val_coverage{{market="{MARKET}"}}', "forecaster_scheduler_running 1.0"):

@@ -90,6 +90,9 @@ def test_daemon_survives_faults_and_catches_up(pg_url, start_daemon):
     cut_off = query(engine, "SELECT message FROM job_runs WHERE job = 'ingest' AND message LIKE 'abandoned%'")
     assert len(cut_off) == 1 and "lost the database" in cut_off[0].message
     assert all(len(line) < 600 for line in log.splitlines())
+    # Each failed ingest says when the daemon tries again and what works without the network.
+    retries = [line for line in log.splitlines() if "the daemon tries again at" in line]
+    assert len(retries) >= 4 and all(f"forecaster import-csv PATH --market {MARKET}" in line for line in retries)
     # Nothing stored was lost: every hour served since the back-fill began is there once.
     stored = [as_utc(r[0]) for r in query(engine, "SELECT open_time FROM candles ORDER BY open_time")]
     assert stored == feed.served_since(stored[0] - (stored[1] - stored[0])) and stored[-1] == newest

@@ -151,8 +151,8 @@ def test_metrics_live_in_a_private_registry():
     a, b = Metrics(state), Metrics(state)  # two daemons in one process would not clash
     a.job_done("ingest", ETH_KRW, "failed", 0.5)
     text = a.render().decode()
-    assert 'forecaster_job_runs_total{job="ingest",market="bithumb:ETH-KRW",status="failed"} 1.0' in text
-    assert 'forecaster_job_duration_seconds_count{job="ingest",market="bithumb:ETH-KRW"} 1.0' in text
+    assert 'forecaster_job_runs_total{job_name="ingest",market="bithumb:ETH-KRW",status="failed"} 1.0' in text
+    assert 'forecaster_job_duration_seconds_count{job_name="ingest",market="bithumb:ETH-KRW"} 1.0' in text
     assert 'forecaster_model_val_rmae{market="bithumb:ETH-KRW"} 0.97' in text
     assert 'forecaster_model_run_id{market="bithumb:ETH-KRW"} 7.0' in text
     assert 'forecaster_last_candle_age_seconds{market="bithumb:ETH-KRW"}' in text

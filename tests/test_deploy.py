@@ -124,7 +124,10 @@ def test_compose_sets_only_variables_the_settings_read_and_they_are_valid(monkey
         environment = compose()["services"][name]["environment"]
         assert set(environment) <= known, f"{name} sets {set(environment) - known}, which no setting reads"
         for key, value in environment.items():
-            monkeypatch.setenv(key, interpolate(value, env))
+            if value is not None:
+                monkeypatch.setenv(key, interpolate(value, env))
+            elif key in env:  # no value: compose passes on the .env or shell value, if any
+                monkeypatch.setenv(key, env[key])
         settings = load_settings()
         assert settings.database_url.startswith("postgresql+psycopg://")
         assert "@postgres:5432/" in settings.database_url and env["POSTGRES_PASSWORD"] in settings.database_url
@@ -134,6 +137,30 @@ def test_compose_sets_only_variables_the_settings_read_and_they_are_valid(monkey
     assert set(env) - stack <= known
     assert stack == {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT", "BI_USER",
                      "BI_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_PORT", "PROMETHEUS_PORT", "TORCH_INDEX_URL"}
+
+
+@pytest.mark.parametrize("user_horizon", [None, "12"])
+def test_a_daily_market_in_the_compose_stack_keeps_its_interval_s_defaults(monkeypatch, user_horizon):
+    """The stack sets no horizon or training window unless the user does: a @1d market forecasts
+    7 days (not 24 days, as when compose forced FORECASTER_HORIZON=24 on every interval)."""
+    from forecaster.intervals import get_interval
+    from jobs.settings import load_settings
+    env = filled_env() | {"FORECASTER_MARKETS": "upbit:ETH-KRW,upbit:ETH-KRW@1d"}
+    if user_horizon:
+        env["FORECASTER_HORIZON"] = user_horizon
+    for key, value in compose()["services"]["worker"]["environment"].items():
+        if value is not None:
+            monkeypatch.setenv(key, interpolate(value, env))
+        elif key in env:
+            monkeypatch.setenv(key, env[key])
+    settings = load_settings()
+    assert [str(m) for m in settings.market_list()] == ["upbit:ETH-KRW", "upbit:ETH-KRW@1d"]
+    if user_horizon is None:
+        assert (settings.horizon_for("1d"), settings.horizon_for("1h")) == (7, 24)
+        assert settings.train_steps_for("1d") == get_interval("1d").train_steps
+        assert settings.train_steps_for("1h") == 4320
+    else:  # the user's choice holds for every interval
+        assert settings.horizon_for("1d") == settings.horizon_for("1h") == 12
 
 
 def test_secrets_come_from_env_never_from_the_files():
@@ -268,7 +295,8 @@ def run_as_bi(bi_dsn, sql: str) -> tuple[list[str], list[tuple]]:
 def dashboard_variables(bi_dsn, market: str, kind: str, time_range=AROUND_NEWEST) -> dict[str, str]:
     """The values Grafana gives the dashboard's variables: the chosen ones, then each query
     variable in order, as the read-only role runs it."""
-    values = {"market": market, "kind": kind}
+    # `market` is multi-select: Grafana's SQL data source hands it quoted, as a list of literals.
+    values = {"market": f"'{market}'", "kind": kind}
     for variable in json.loads(DASHBOARD.read_text())["templating"]["list"]:
         if variable["name"] not in values:
             _, rows = run_as_bi(bi_dsn, expand(variable["query"], values, time_range))
@@ -404,4 +432,4 @@ def test_every_metric_the_dashboard_and_alerts_read_is_one_the_worker_exports(pi
     wanted |= {q["model"]["expr"] for r in alert_rules() for q in r["data"] if "expr" in q["model"]}
     names = {n for expr in wanted for n in re.findall(r"\bforecaster_\w+", expr)}
     assert names and names <= exported, f"not exported by the worker: {names - exported}"
-    assert all('market="$market"' in e for e in wanted if "$market" in e)
+    assert all('market=~"$market"' in e for e in wanted if "$market" in e)  # multi-select: a regex

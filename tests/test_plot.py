@@ -43,6 +43,7 @@ def test_the_backtest_chart_title_has_the_backtest_figures_of_the_same_origins(s
     line = accuracy_line(outcome.summary)
     assert line in chart.title and f"all horizons: {line}" in outcome.report()
     assert "3 origins" in chart.title and "UTC" in chart.title
+    assert chart.legend_over_plot_px == 0
 
 
 def test_the_live_chart_of_hundreds_of_hourly_origins_and_a_time_zone(services, tmp_path):
@@ -52,6 +53,9 @@ def test_the_live_chart_of_hundreds_of_hourly_origins_and_a_time_zone(services, 
                pd.Timestamp("2023-12-31T23:00Z").to_pydatetime())
     chart = plot_market(services, MARKET, tmp_path / "live.png", days=14, tz="Asia/Seoul")
     assert "337 origins" in chart.title and f"{chart.figures['n']} scored" in chart.title
+    # The title reads in the axis' zone (Seoul is UTC+9), and the legend never covers the data.
+    assert "2023-12-18 08:00..2024-01-01 08:00 Asia/Seoul" in chart.title and "UTC" not in chart.title
+    assert chart.legend_over_plot_px == 0
     assert chart.path.stat().st_size > 10_000 and trained.status == "trained"
     with pytest.raises(ValueError, match="not one of live, backtest"):
         plot_market(services, MARKET, tmp_path / "x.png", kind="forecast")

@@ -177,7 +177,9 @@ def check_latest_forecast(rows, db):
 
 def check_latest_forecast_all(rows, db):
     assert set(zip(rows["exchange"], rows["symbol"])) == {("binance", "ETH-USDT"), ("upbit", "ETH-KRW")}
-    assert rows["horizon"].tolist() == [1, 6, 12, 24] * 2
+    assert rows["market"].tolist() == ["binance:ETH-USDT"] * 2 + ["upbit:ETH-KRW"] * 2
+    assert rows["interval"].tolist() == ["1h"] * 4
+    assert rows["horizon"].tolist() == [1, 24] * 2  # the first and the last step of each
 
 
 def check_accuracy_by_horizon_30d(rows, db):
@@ -250,7 +252,7 @@ def check_accuracy_by_model_run(rows, db):
 def check_candle_gaps(rows, db):
     # Upbit maintenance in the slice (tests/data/README.md); the Binance slice has no gap.
     got = [(ex, utc(a), utc(b), int(n)) for ex, a, b, n in
-           zip(rows["exchange"], rows["last_before_gap"], rows["first_after_gap"], rows["missing_hours"])]
+           zip(rows["exchange"], rows["last_before_gap"], rows["first_after_gap"], rows["missing_candles"])]
     assert got == [("upbit", utc("2023-12-03T15Z"), utc("2023-12-03T21Z"), 5),
                    ("upbit", utc("2023-12-31T17Z"), utc("2023-12-31T21Z"), 3)]
 
@@ -260,7 +262,9 @@ def check_candle_lag(rows, db):
     assert {utc(t) for t in rows["newest_candle"]} == {NEWEST}
     now = datetime.now(timezone.utc)
     expected = int((now - NEWEST.to_pydatetime()) / timedelta(hours=1)) - 1
-    assert all(abs(int(lag) - expected) <= 1 for lag in rows["lag_hours"])
+    assert all(abs(int(lag) - expected) <= 1 for lag in rows["lag_candles"])
+    assert all(abs(float(h) - float(n)) < 1e-9 for h, n in zip(rows["lag_hours"], rows["lag_candles"]))  # 1h: equal
+    assert rows["interval"].tolist() == ["1h", "1h"]
 
 
 def check_job_failures_last_day(rows, db):
@@ -298,7 +302,7 @@ def check_accuracy_7d(rows, db):
 
 
 def check_markets_side_by_side(rows, db):
-    assert list(zip(rows["exchange"], rows["horizon"])) == [("binance", 1), ("binance", 24)]
+    assert list(zip(rows["market"], rows["horizon"])) == [("binance:ETH-USDT", 1), ("binance:ETH-USDT", 24)]
     assert (rows["mae_pct"].astype(float) < 5).all() and (rows["rmae"].astype(float) > 0).all()
 
 
@@ -365,7 +369,7 @@ def test_every_table_and_view_column_is_documented(bi):
     text = DOC.read_text()
     for table in ("candles", "predictions", "prediction_history", "backtest_runs", "backtest_horizons",
                   "model_runs", "model_weights", "job_runs",
-                  "latest_forecast", "forecast_accuracy", "forecast_history", "accuracy_7d"):
+                  "latest_forecast", "forecast_accuracy", "forecast_history", "accuracy_7d", "forecast_long"):
         section = text.split(f"### {table}", 1)[1].split("\n### ", 1)[0]
         for column in bi.query(f"SELECT * FROM {table} WHERE 1 = 0").columns:
             assert re.search(rf"\b{column}\b", section), f"{table}.{column} is not documented"
@@ -387,3 +391,4 @@ def test_latest_forecast_gives_the_rows_of_its_plain_definition(bi):
     view = bi.query("SELECT * FROM latest_forecast ORDER BY exchange, symbol, horizon")
     assert len(view) == 2 * 24
     pd.testing.assert_frame_equal(view[plain.columns], plain)
+    assert view["market"].tolist() == ["binance:ETH-USDT"] * 24 + ["upbit:ETH-KRW"] * 24

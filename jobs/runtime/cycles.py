@@ -24,6 +24,7 @@ from db.model_runs import fail_stale_training
 from exchanges.base import Market
 from jobs.runtime.health import DaemonState, Metrics, MarketState
 from jobs.runtime.locks import StopWhenLockLost
+from jobs.runtime.retry_note import retry_note
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
@@ -137,6 +138,7 @@ class MarketCycles:
                 return
             if status == FAILED:
                 failed.append("ingest")
+                log.warning("%s", retry_note(self.settings, market))
             self.refresh(market)
             st = self.state.snapshot()[market]
             if st.model is None and st.newest_candle is not None:

@@ -24,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from db.candles import newest_open_time
 from db.job_runs import failures_in_a_row
+from db.live_coverage import live_coverage_7d
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import Market
@@ -44,6 +45,7 @@ class MarketState:
     read_at: datetime | None = None
     train_failures: int = 0  # failed trainings in a row (up to TRAIN_FAILURES_UNHEALTHY)
     train_error: str | None = None  # the newest one's message
+    coverage_7d: tuple[float, int] | None = None  # live band coverage over the last week, forecasts scored
 
 
 @dataclass
@@ -65,10 +67,12 @@ class DaemonState:
             run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
             failures, error = failures_in_a_row(session=s, job="train", exchange=market.exchange, symbol=market.symbol,
                                                 interval=market.interval, limit=TRAIN_FAILURES_UNHEALTHY)
+            coverage = live_coverage_7d(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
         model = None if run is None else {"id": run.id, "finished_at": run.finished_at,
                                           **{k: getattr(run, k) for k in _MODEL_FIGURES}}
         with self._lock:
-            self.markets[market] = MarketState(candle, origin, model, datetime.now(timezone.utc), failures, error)
+            self.markets[market] = MarketState(candle, origin, model, datetime.now(timezone.utc), failures, error,
+                                               coverage)
 
     def snapshot(self) -> dict[Market, MarketState]:
         with self._lock:
@@ -110,10 +114,12 @@ class Metrics:
     def __init__(self, state: DaemonState, pools: dict | None = None) -> None:
         """`pools`: name -> object with counts() -> (running, waiting) and peak_running."""
         self.registry = CollectorRegistry()
+        # `job_name`, not `job`: Prometheus gives every scraped series its scrape job's `job` label and
+        # renames a series' own `job` to `exported_job`, which merged ingest, train and predict.
         self.job_runs = Counter("forecaster_job_runs", "Job runs by outcome (ok, failed, skipped).",
-                                ["job", "market", "status"], registry=self.registry)
+                                ["job_name", "market", "status"], registry=self.registry)
         self.job_seconds = Histogram("forecaster_job_duration_seconds", "Wall time of job runs that ran.",
-                                     ["job", "market"], buckets=JOB_BUCKETS, registry=self.registry)
+                                     ["job_name", "market"], buckets=JOB_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(state))
         if pools:
             self.registry.register(_PoolCollector(pools))
@@ -161,8 +167,12 @@ class _StateCollector:
             "candle_age": GaugeMetricFamily("forecaster_last_candle_age_seconds",
                                             "Seconds since the newest stored candle closed.", labels=["market"]),
             "lag": GaugeMetricFamily("forecaster_candle_lag_hours",
-                                     "Hours of closed candles after the newest stored one (0 while it is the last closed candle).",
-                                     labels=["market"]),
+                                     "Hours of closed candles after the newest stored one (0 while it is the last closed candle; "
+                                     "+Inf while the market has no candle at all).", labels=["market"]),
+            "coverage": GaugeMetricFamily("forecaster_band_coverage_7d", "Share of the live forecasts of the last 7 days "
+                                          "(up to the newest candle) whose truth fell inside the 80% band.", labels=["market"]),
+            "coverage_n": GaugeMetricFamily("forecaster_band_coverage_7d_forecasts",
+                                            "Live forecasts scored in forecaster_band_coverage_7d.", labels=["market"]),
             "origin": GaugeMetricFamily("forecaster_forecast_origin_time_seconds",
                                         "Origin of the newest live forecast (Unix time).", labels=["market"]),
             "model_id": GaugeMetricFamily("forecaster_model_run_id", "id of the promoted model run.",
@@ -179,6 +189,11 @@ class _StateCollector:
                 gauges["candle_ts"].add_metric(label, st.newest_candle.timestamp())
                 gauges["candle_age"].add_metric(label, (now - st.newest_candle - step.step).total_seconds())
                 gauges["lag"].add_metric(label, step.closed_after(st.newest_candle, now) * step.minutes / 60)
+            else:  # never ingested (an unlisted market, an exchange down since the start): infinitely late
+                gauges["lag"].add_metric(label, float("inf"))
+            if st.coverage_7d:
+                gauges["coverage"].add_metric(label, st.coverage_7d[0])
+                gauges["coverage_n"].add_metric(label, st.coverage_7d[1])
             if st.newest_origin:
                 gauges["origin"].add_metric(label, st.newest_origin.timestamp())
             if st.model:
