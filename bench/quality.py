@@ -12,6 +12,7 @@ Interval scores are relative to the empirical band's at the same origins (lower 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -65,6 +66,8 @@ def run_series(name: str, args) -> dict:
     return {"name": name, "scored": res.scored, "wall": time.perf_counter() - started, "fits": len(res.fits),
             "fit_seconds": [f["train_seconds"] for f in res.fits],
             "sources": [f["metrics"]["band_source"] for f in res.fits],
+            "val_scores": [{"fit_index": f["fit_index"], "origin": str(f["origin"]),
+                            "by_source": f["metrics"]["val_interval_score_by_source"]} for f in res.fits],
             "block": cfg.step.bootstrap_block(cfg.horizon) * cfg.step.step}
 
 
@@ -153,6 +156,8 @@ def main(argv=None) -> int:
         print(f"{r['name']} served by fit: " + " | ".join(sorted(set(r["sources"]))))
     if args.out:
         pd.concat([r["scored"].assign(series=r["name"]) for r in results]).to_csv(args.out, index=False)
+        # each fit's validation scores per band and horizon: other choice rules replay from these
+        Path(f"{args.out}.fits.json").write_text(json.dumps({r["name"]: r["val_scores"] for r in results}))
     return 0
 
 
