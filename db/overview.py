@@ -1,0 +1,163 @@
+"""Read-only queries behind the daemon's pages (jobs/web): the same SELECTs on the same views a BI
+role runs (docs/sql.md), each filtered by the whole market key so that an index answers it.
+
+Nothing here writes. `read_only(session)` makes a Postgres transaction read-only with a statement
+timeout, so a page can neither change anything nor hold the database for long.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+from db.types import UTCDateTime
+
+PAGE_STATEMENT_TIMEOUT_MS = 5000
+_TS = UTCDateTime()
+
+
+def read_only(session: Session) -> None:
+    """Postgres: this transaction reads only and no statement runs past the timeout. (SQLite has
+    no per-transaction switch; the page's queries are SELECTs only.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET TRANSACTION READ ONLY"))
+        session.execute(text(f"SET LOCAL statement_timeout = {PAGE_STATEMENT_TIMEOUT_MS}"))
+
+
+def _q(sql: str, *, times_in: tuple[str, ...] = (), times_out: tuple[str, ...] = ()):
+    """A SELECT whose time parameters and columns are UTCDateTime: stored and compared in the
+    column's own format on SQLite, aware UTC datetimes back on both databases."""
+    stmt = text(sql)
+    if times_in:
+        stmt = stmt.bindparams(*(bindparam(name, type_=_TS) for name in times_in))
+    return stmt.columns(**{name: _TS for name in times_out}) if times_out else stmt
+
+
+_KEY = "exchange = :ex AND symbol = :sym AND interval = :iv"
+
+
+def _key(exchange: str, symbol: str, interval: str) -> dict:
+    return {"ex": exchange, "sym": symbol, "iv": interval}
+
+
+def newest_candle(session: Session, exchange: str, symbol: str, interval: str) -> tuple[datetime, float] | None:
+    """The newest stored candle's open time and close."""
+    row = session.execute(_q(f"SELECT open_time, close FROM candles WHERE {_KEY} "
+                               "ORDER BY open_time DESC LIMIT 1", times_out=("open_time",)), _key(exchange, symbol, interval)).first()
+    return None if row is None else (row.open_time, row.close)
+
+
+@dataclass(frozen=True)
+class ForecastStep:
+    origin_time: datetime
+    target_time: datetime
+    horizon: int
+    origin_close: float | None
+    yhat: float
+    lower: float
+    upper: float
+    model_run_id: int | None
+
+
+def latest_forecast(session: Session, exchange: str, symbol: str, interval: str) -> list[ForecastStep]:
+    """The newest live forecast, every horizon (view `latest_forecast`)."""
+    rows = session.execute(_q(
+        "SELECT origin_time, target_time, horizon, origin_close, yhat, yhat_lower, yhat_upper, model_run_id "
+        f"FROM latest_forecast WHERE {_KEY} ORDER BY horizon", times_out=("origin_time", "target_time")), _key(exchange, symbol, interval))
+    return [ForecastStep(r.origin_time, r.target_time, r.horizon, r.origin_close,
+                         r.yhat, r.yhat_lower, r.yhat_upper, r.model_run_id) for r in rows]
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    n: int
+    coverage: float | None
+    interval_score: float | None  # quote currency, lower is better
+
+
+def live_accuracy(session: Session, exchange: str, symbol: str, interval: str, since: datetime,
+                  until: datetime) -> Accuracy:
+    """Coverage and mean interval score of the live forecasts whose target lies in (since, until],
+    all horizons together (view `forecast_accuracy`, by market, kind and target window)."""
+    row = session.execute(_q(
+        "SELECT COUNT(*) AS n, AVG(inside_interval) AS coverage, AVG(interval_score) AS score "
+        f"FROM forecast_accuracy WHERE {_KEY} AND kind = 'live' AND target_time > :since AND target_time <= :until",
+        times_in=("since", "until")), {**_key(exchange, symbol, interval), "since": since, "until": until}).one()
+    return Accuracy(int(row.n or 0), row.coverage, row.score)
+
+
+@dataclass(frozen=True)
+class PromotedModel:
+    id: int
+    finished_at: datetime | None
+    band_source: str | None
+    val_interval_score: float | None
+    val_free_interval_score: float | None  # the best model-free band's, on the same validation slice
+    val_coverage: float | None
+
+
+def promoted_model(session: Session, exchange: str, symbol: str, interval: str) -> PromotedModel | None:
+    row = session.execute(_q(
+        "SELECT id, finished_at, band_source, val_interval_score, val_free_interval_score, val_coverage "
+        f"FROM model_runs WHERE {_KEY} AND status = 'promoted' ORDER BY id DESC LIMIT 1",
+        times_out=("finished_at",)),
+        _key(exchange, symbol, interval)).first()
+    if row is None:
+        return None
+    return PromotedModel(row.id, row.finished_at, row.band_source, row.val_interval_score,
+                         row.val_free_interval_score, row.val_coverage)
+
+
+@dataclass(frozen=True)
+class LastRun:
+    job: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    message: str | None
+
+
+def last_job_run(session: Session, job: str, exchange: str, symbol: str, interval: str) -> LastRun | None:
+    """The newest run of a job for a market (index ix_job_runs_market_job_started)."""
+    row = session.execute(_q(
+        f"SELECT status, started_at, finished_at, message FROM job_runs WHERE {_KEY} AND job = :job "
+        "ORDER BY started_at DESC, id DESC LIMIT 1", times_out=("started_at", "finished_at")), {**_key(exchange, symbol, interval), "job": job}).first()
+    if row is None:
+        return None
+    return LastRun(job, row.status, row.started_at, row.finished_at, row.message)
+
+
+def closes_since(session: Session, exchange: str, symbol: str, interval: str,
+                 since: datetime) -> list[tuple[datetime, float]]:
+    rows = session.execute(_q(f"SELECT open_time, close FROM candles WHERE {_KEY} AND open_time >= :since "
+                              "ORDER BY open_time", times_in=("since",), times_out=("open_time",)),
+                           {**_key(exchange, symbol, interval), "since": since})
+    return [(r.open_time, r.close) for r in rows]
+
+
+@dataclass(frozen=True)
+class PastBand:
+    target_time: datetime
+    lower: float
+    upper: float
+    actual: float
+
+    @property
+    def hit(self) -> bool:
+        return self.lower <= self.actual <= self.upper
+
+
+def past_bands(session: Session, exchange: str, symbol: str, interval: str, horizon: int,
+               since: datetime) -> list[PastBand]:
+    """Live bands of one horizon whose target candle is known, targets since `since`."""
+    rows = session.execute(_q(
+        "SELECT target_time, yhat_lower, yhat_upper, actual FROM forecast_accuracy "
+        f"WHERE {_KEY} AND kind = 'live' AND horizon = :h AND target_time >= :since ORDER BY target_time",
+        times_in=("since",), times_out=("target_time",)), {**_key(exchange, symbol, interval), "h": horizon, "since": since})
+    return [PastBand(r.target_time, r.yhat_lower, r.yhat_upper, r.actual) for r in rows]
+
+
+def week_before(newest: datetime) -> datetime:
+    return newest - timedelta(days=7)
