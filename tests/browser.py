@@ -44,9 +44,13 @@ def console_errors(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
 
 
-def full_page_screenshot(driver, path: Path, width: int = 1280) -> Path:
-    """The whole page, not only the window: resize to the document's height first."""
-    height = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
-    driver.set_window_size(width, min(max(height + 40, 300), 4000))
-    driver.save_screenshot(str(path))
+def full_page_screenshot(driver, path: Path) -> Path:
+    """The whole page, not only the window (Chrome DevTools' captureBeyondViewport)."""
+    import base64
+    width, height = driver.execute_script(
+        "const d = document.documentElement; return [d.scrollWidth, Math.min(d.scrollHeight, 4000)]")
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path

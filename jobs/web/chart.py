@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from db.overview import ForecastStep, PastBand
 from jobs.web.format import esc, price, short_when
@@ -49,11 +49,9 @@ def render_chart(data: ChartData) -> str:
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v)}" y2="{y(v)}"/>'
                      f'<text class="axis" x="{LEFT - 6}" y="{y(v) + 4}" text-anchor="end">'
                      f"{price(v, like=like)}</text>")
-    for i in range(6):
-        ts = datetime.fromtimestamp(t0 + span_t * i / 5, tz=data.zone)
-        parts.append(f'<text class="axis" x="{x(ts)}" y="{HEIGHT - BOTTOM + 18}" '
-                     f'text-anchor="{"start" if i == 0 else "end" if i == 5 else "middle"}">'
-                     f"{short_when(ts, data.zone)}</text>")
+    for ts, label in _time_ticks(min(times), max(times), data.zone):
+        parts.append(f'<line class="grid" x1="{x(ts)}" x2="{x(ts)}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>'
+                     f'<text class="axis" x="{x(ts)}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">{label}</text>')
     for b in data.past:
         kind = "hit" if b.hit else "miss"
         label = esc(f"target {short_when(b.target_time, data.zone)}: {kind}")
@@ -78,7 +76,26 @@ def render_chart(data: ChartData) -> str:
     return "".join(parts)
 
 
-def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+_TICK_STEPS = [timedelta(hours=h) for h in (1, 3, 6, 12, 24, 48, 96, 168, 336, 720)]
+
+
+def _time_ticks(first: datetime, last: datetime, zone: tzinfo, most: int = 8) -> list[tuple[datetime, str]]:
+    """Round times of the chosen zone between first and last: midnights for a week, every 6 hours
+    for two days, and so on; labelled with the day, and the hour when ticks fall within a day."""
+    step = next((s for s in _TICK_STEPS if (last - first) / s <= most), _TICK_STEPS[-1])
+    local = first.astimezone(zone)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)  # a local midnight
+    ticks = []
+    ts = start
+    while ts <= last:
+        if ts >= first:
+            fmt = "%m-%d" if step >= timedelta(days=1) else "%m-%d %H:%M"
+            ticks.append((ts, esc(ts.astimezone(zone).strftime(fmt))))
+        ts += step
+    return ticks
+
+
+def _ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     """Round prices between lo and hi, about `count` of them."""
     raw = (hi - lo) / count
     magnitude = 10 ** math.floor(math.log10(raw))

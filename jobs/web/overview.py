@@ -12,7 +12,7 @@ from db.job_runs import DAEMON_JOBS
 from db.overview import (Accuracy, ForecastStep, LastRun, PromotedModel, last_job_run, latest_forecast,
                          live_accuracy, newest_candle, promoted_model, week_before)
 from exchanges.base import Market
-from jobs.web.format import esc, number, percent, price, when, zone_for
+from jobs.web.format import esc, percent, price, when, zone_for
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,8 @@ def _lag_cell(r: MarketRow) -> str:
     if r.lag_steps is None:
         return "-"
     unit = f"{r.market.interval} candle" + ("" if r.lag_steps == 1 else "s")
-    return f'<span class="lag" data-lag="{r.lag_steps}">{r.lag_steps} {esc(unit)} behind</span>'
+    text = "up to date" if r.lag_steps == 0 else f"{r.lag_steps} {esc(unit)} behind"
+    return f'<span class="lag" data-lag="{r.lag_steps}">{text}</span>'
 
 
 def _model_cell(r: MarketRow) -> str:
@@ -93,13 +94,14 @@ def _forecast_cell(r: MarketRow, zone) -> str:
 def _accuracy_cell(r: MarketRow) -> str:
     a = r.accuracy
     live = ("no live forecast scored yet" if a is None or a.n == 0 else
-            f"coverage {percent(a.coverage)} (80% wanted), interval score {number(a.interval_score, ',.4g')} "
-            f"over {a.n} forecasts")
+            f"coverage {percent(a.coverage)} (80% wanted), interval score "
+            f"{price(a.interval_score, r.market.quote, like=r.newest[1])} over {a.n} forecasts")
     m = r.model
     if m is None or m.val_interval_score is None or m.val_free_interval_score is None:
         return live
-    return (f"{live}<br><small>validation: interval score {number(m.val_interval_score, ',.4g')}, best "
-            f"model-free band {number(m.val_free_interval_score, ',.4g')}</small>")
+    like = r.newest[1] if r.newest else m.val_interval_score
+    return (f"{live}<br><small>at validation: interval score {price(m.val_interval_score, like=like)}, best "
+            f"model-free band {price(m.val_free_interval_score, like=like)}</small>")
 
 
 def _jobs_cell(r: MarketRow, zone) -> str:
