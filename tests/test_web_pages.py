@@ -121,3 +121,14 @@ def test_pages_are_served_beside_healthz_and_metrics(pages):
         assert requests.get(base + "/nothing", timeout=10).status_code == 404
     finally:
         server.close()
+
+
+def test_the_week_figures_follow_each_new_candle(pages):
+    p, sessions, newest = pages
+    assert "over 2 forecasts" in p.answer("/").body.decode()
+    close = 3_503_000.0  # inside the newest origin's 1-step band: a hit
+    with sessions.begin() as s:
+        s.add(Candle(exchange="bithumb", symbol="ETH-KRW", interval="1h", open_time=newest + timedelta(hours=1),
+                     open=close, high=close, low=close, close=close, volume=1.0, source="test", ingested_at=newest))
+    html = p.answer("/").body.decode()
+    assert "coverage 100% (80% wanted)" in html and "over 3 forecasts" in html

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from db.overview import closes_since, past_bands
 from exchanges.base import Market
+from jobs.web.accuracy import LiveAccuracy
 from jobs.web.chart import ChartData, render_chart
 from jobs.web.format import esc, percent, zone_for
 from jobs.web.overview import MarketRow, read_row, render_overview
@@ -14,10 +15,11 @@ from jobs.web.overview import MarketRow, read_row, render_overview
 WINDOW = {"15m": timedelta(days=2), "1h": timedelta(days=7), "4h": timedelta(days=30), "1d": timedelta(days=180)}
 
 
-def read_market(session, market: Market, now: datetime, horizon: int | None) -> tuple[MarketRow, ChartData | None, int]:
+def read_market(session, market: Market, now: datetime, horizon: int | None,
+                live: LiveAccuracy) -> tuple[MarketRow, ChartData | None, int]:
     """The overview's row, the chart's data (None without candles) and the horizon of the past bands
     (default: the first, whose truth is known soonest)."""
-    row = read_row(session, market, now)
+    row = read_row(session, market, now, live)
     horizons = [f.horizon for f in row.forecast]
     h = horizon if horizon is not None else (horizons[0] if horizons else 1)
     if row.newest is None:

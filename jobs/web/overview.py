@@ -9,9 +9,9 @@ from datetime import datetime
 from urllib.parse import quote
 
 from db.job_runs import DAEMON_JOBS
-from db.overview import (Accuracy, ForecastStep, LastRun, PromotedModel, last_job_run, latest_forecast,
-                         live_accuracy, newest_candle, promoted_model, week_before)
+from db.overview import ForecastStep, LastRun, PromotedModel, last_job_run, latest_forecast, newest_candle, promoted_model
 from exchanges.base import Market
+from jobs.web.accuracy import Accuracy, LiveAccuracy
 from jobs.web.format import esc, percent, price, when, zone_for
 
 
@@ -26,11 +26,11 @@ class MarketRow:
     runs: dict[str, LastRun | None]
 
 
-def read_row(session, market: Market, now: datetime) -> MarketRow:
+def read_row(session, market: Market, now: datetime, live: LiveAccuracy) -> MarketRow:
     key = (market.exchange, market.symbol, market.interval)
     newest = newest_candle(session, *key)
     lag = market.step.closed_after(newest[0], now) if newest else None
-    accuracy = live_accuracy(session, *key, week_before(newest[0]), newest[0]) if newest else None
+    accuracy = live.week(session, market, newest[0]) if newest else None
     return MarketRow(market, newest, lag, promoted_model(session, *key), latest_forecast(session, *key), accuracy,
                      {job: last_job_run(session, job, *key) for job in DAEMON_JOBS})
 

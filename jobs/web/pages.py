@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, unquote
 
 from db.overview import read_only
 from exchanges.base import Market, MarketError, parse_market
+from jobs.web.accuracy import LiveAccuracy
 from jobs.web.format import ZONE_CHOICES, esc
 from jobs.web.market_page import read_market, render_market
 from jobs.web.overview import read_row, render_overview
@@ -44,6 +45,7 @@ class Page:
 class Pages:
     def __init__(self, sessions, markets: list[Market]) -> None:
         self.sessions, self.markets = sessions, list(markets)
+        self.live = LiveAccuracy()
 
     def answer(self, raw_path: str) -> Page | None:
         """The page for a request path (with its query), or None if the path is not a page."""
@@ -62,7 +64,7 @@ class Pages:
         now = datetime.now(timezone.utc)
         with self.sessions() as s:
             read_only(s)
-            rows = [read_row(s, m, now) for m in self.markets]
+            rows = [read_row(s, m, now, self.live) for m in self.markets]
         table = render_overview(rows, tz)
         return Page(200, _layout("forecaster: markets", "/", tz, f"<h1>Markets ({len(rows)})</h1>{table}"))
 
@@ -77,7 +79,7 @@ class Pages:
         now = datetime.now(timezone.utc)
         with self.sessions() as s:
             read_only(s)
-            row, chart, horizon = read_market(s, market, now, horizon)
+            row, chart, horizon = read_market(s, market, now, horizon, self.live)
         here = f"/market/{market}"
         body = (f'<h1>{esc(market)}</h1><p><a href="/?tz={tz}">all markets</a></p>'
                 + render_market(row, chart, horizon, tz))
