@@ -7,6 +7,7 @@ timeout, so a page can neither change anything nor hold the database for long.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 
 from sqlalchemy import bindparam, text
@@ -26,6 +27,7 @@ def read_only(session: Session) -> None:
         session.execute(text(f"SET LOCAL statement_timeout = {PAGE_STATEMENT_TIMEOUT_MS}"))
 
 
+@lru_cache(maxsize=None)  # a handful of statements, each compiled and cached by SQLAlchemy once
 def _q(sql: str, *, times_in: tuple[str, ...] = (), times_out: tuple[str, ...] = ()):
     """A SELECT whose time parameters and columns are UTCDateTime: stored and compared in the
     column's own format on SQLite, aware UTC datetimes back on both databases."""
