@@ -1,7 +1,7 @@
 """The README's screenshots of the daemon's pages, on real candles: the last --days of the
 development data set's series (../shared/data, bench/bench_data.py), each re-timed to end at the
 last closed hour (so the page shows them as a live store would), imported into a temporary SQLite
-file with `forecaster import-csv`; a small model trained with `forecaster train` up to a week
+file with `forecaster import-csv`; a small model trained with `forecaster train --promote` up to a week
 before the end; `forecaster predict --at` over that last week (so past bands have their truth);
 then the pages served by the daemon's own HTTP server and photographed by headless Chromium
 (tests/browser.py). One more market is configured and never ingested, as a user who mistypes one
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
             csv = retimed_csv(require_csv(shared_data() / name, "--days "), args.days, end, tmp / name)
             cli(env, "import-csv", "--market", market, str(csv))
             week = end - timedelta(days=7)
-            cli(env, "train", "--market", market, "--until", f"{week:%Y-%m-%dT%H:%MZ}")
+            cli(env, "train", "--market", market, "--until", f"{week:%Y-%m-%dT%H:%MZ}", "--promote")
             cli(env, "predict", "--market", market, "--at", f"{week:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}")
             print(f"{market}: imported, trained, forecast", flush=True)
         shots = serve_and_shoot(url, found, args.out)
