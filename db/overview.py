@@ -131,14 +131,19 @@ class LastRun:
     message: str | None
 
 
-def last_job_run(session: Session, job: str, exchange: str, symbol: str, interval: str) -> LastRun | None:
-    """The newest run of a job for a market (index ix_job_runs_market_job_started)."""
-    row = session.execute(_q(
-        f"SELECT status, started_at, finished_at, message FROM job_runs WHERE {_KEY} AND job = :job "
-        "ORDER BY started_at DESC, id DESC LIMIT 1", times_out=("started_at", "finished_at")), {**_key(exchange, symbol, interval), "job": job}).first()
-    if row is None:
-        return None
-    return LastRun(job, row.status, row.started_at, row.finished_at, row.message)
+def last_job_runs(session: Session, jobs: tuple[str, ...], exchange: str, symbol: str,
+                  interval: str) -> dict[str, LastRun | None]:
+    """The newest run of each job for a market: one index probe each (ix_job_runs_market_job_started),
+    in one statement (a round trip per job and market was a fifth of the overview's time)."""
+    probe = ("SELECT * FROM (SELECT job, status, started_at, finished_at, message FROM job_runs "
+             f"WHERE {_KEY} AND job = :job{{i}} ORDER BY started_at DESC, id DESC LIMIT 1) AS run{{i}}")
+    sql = " UNION ALL ".join(probe.format(i=i) for i in range(len(jobs)))
+    rows = session.execute(_q(sql, times_out=("started_at", "finished_at")),
+                           {**_key(exchange, symbol, interval), **{f"job{i}": job for i, job in enumerate(jobs)}})
+    found: dict[str, LastRun | None] = dict.fromkeys(jobs)
+    for r in rows:
+        found[r.job] = LastRun(r.job, r.status, r.started_at, r.finished_at, r.message)
+    return found
 
 
 def closes_since(session: Session, exchange: str, symbol: str, interval: str,

@@ -9,7 +9,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from db.job_runs import DAEMON_JOBS
-from db.overview import ForecastStep, LastRun, PromotedModel, last_job_run, latest_forecast, newest_candle, promoted_model
+from db.overview import ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle, promoted_model
 from exchanges.base import Market
 from jobs.web.accuracy import Accuracy, LiveAccuracy
 from jobs.web.format import esc, percent, price, when, zone_for
@@ -32,7 +32,7 @@ def read_row(session, market: Market, now: datetime, live: LiveAccuracy) -> Mark
     lag = market.step.closed_after(newest[0], now) if newest else None
     accuracy = live.week(session, market, newest[0]) if newest else None
     return MarketRow(market, newest, lag, promoted_model(session, *key), latest_forecast(session, *key), accuracy,
-                     {job: last_job_run(session, job, *key) for job in DAEMON_JOBS})
+                     last_job_runs(session, DAEMON_JOBS, *key))
 
 
 def market_href(market: Market, tz: str) -> str:
