@@ -49,10 +49,6 @@ def percent(share: float | None, digits: int = 0) -> str:
     return "-" if share is None else esc(f"{100 * share:.{digits}f}%")
 
 
-def number(value: float | None, spec: str = ",.0f") -> str:
-    return "-" if value is None else esc(format(value, spec))
-
-
 def when(ts: datetime | None, zone: tzinfo) -> str:
     if ts is None:
         return "-"
