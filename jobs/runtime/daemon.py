@@ -132,7 +132,10 @@ class Daemon:
         self._resume_retrain()
         server = None
         if self.settings.http_port:
-            server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host).start()
+            from jobs.web.pages import Pages
+            pages = Pages(self.services.sessions, self.markets)
+            server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host,
+                                  pages=pages).start()
         jobs_logger = logging.getLogger("forecaster.jobs")
         jobs_logger.addFilter(self.cycles.failure_logged)
         if self.settings.log_level != "DEBUG":  # our listener logs job errors in one line

@@ -212,8 +212,10 @@ class HealthServer:
     It listens on 127.0.0.1 unless told otherwise (FORECASTER_HTTP_HOST): metrics are not for the
     whole network. Bursts and stalled clients are bounded by jobs/runtime/http_server.py."""
 
-    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
-        handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics})
+    def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "127.0.0.1",
+                 pages=None) -> None:
+        """`pages`: jobs.web.pages.Pages, serving `/` and `/market/<key>` beside the endpoints."""
+        handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics, "pages": pages})
         try:
             self._httpd = BoundedHTTPServer((host, port), handler)
         except OSError as e:
@@ -243,6 +245,7 @@ class HealthServer:
 class _Handler(BaseHTTPRequestHandler):
     state: DaemonState
     metrics: Metrics
+    pages = None
 
     def log_message(self, *args) -> None:  # scrapes every few seconds would flood the log
         pass
@@ -254,8 +257,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if healthy else 503, "application/json", json.dumps(body).encode())
         elif path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, self.metrics.render())
+        elif self.pages is not None and (page := self.pages.answer(self.path)) is not None:
+            self._send(page.status, page.content_type, page.body)
         else:
-            self._send(404, "text/plain", b"not found: try /healthz or /metrics\n")
+            self._send(404, "text/plain", b"not found: try /, /healthz or /metrics\n")
 
     def _send(self, status: int, ctype: str, body: bytes) -> None:
         try:

@@ -1,0 +1,53 @@
+"""`GET /market/<key>`: one market's closes of the last days, its newest forecast with the 80% band,
+and how past bands of one horizon did (hits and misses), with the overview's figures above."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from db.overview import closes_since, past_bands
+from exchanges.base import Market
+from jobs.web.accuracy import LiveAccuracy
+from jobs.web.chart import ChartData, render_chart
+from jobs.web.format import esc, percent, zone_for
+from jobs.web.overview import MarketRow, read_row, render_overview
+
+# How far back the chart reaches: about 170-200 candles of each interval, readable at 960 px.
+WINDOW = {"15m": timedelta(days=2), "1h": timedelta(days=7), "4h": timedelta(days=30), "1d": timedelta(days=180)}
+
+
+def read_market(session, market: Market, now: datetime, horizon: int | None,
+                live: LiveAccuracy) -> tuple[MarketRow, ChartData | None, int]:
+    """The overview's row, the chart's data (None without candles) and the horizon of the past bands
+    (default: the first, whose truth is known soonest)."""
+    row = read_row(session, market, now, live)
+    horizons = [f.horizon for f in row.forecast]
+    h = horizon if horizon is not None else (horizons[0] if horizons else 1)
+    if row.newest is None:
+        return row, None, h
+    key = (market.exchange, market.symbol, market.interval)
+    since = row.newest[0] - WINDOW.get(market.interval, timedelta(days=7))
+    closes = closes_since(session, *key, since)
+    past = past_bands(session, *key, h, since)
+    return row, ChartData(closes, row.forecast, past, market.quote, zone_for(market.exchange, "utc")), h
+
+
+def render_market(row: MarketRow, chart: ChartData | None, horizon: int, tz: str) -> str:
+    market = row.market
+    zone = zone_for(market.exchange, tz)
+    parts = [render_overview([row], tz)]
+    if chart is None:
+        ingest = row.runs.get("ingest")
+        why = (f"the last ingest {esc(ingest.status)}: {esc(ingest.message or 'no message')}" if ingest
+               else "no ingest has run yet")
+        parts.append(f'<p class="problem error">{esc(market)} has never ingested: no candles stored ({why}).</p>')
+        return "".join(parts)
+    chart = ChartData(chart.closes, chart.forecast, chart.past, chart.quote, zone)
+    hits = sum(b.hit for b in chart.past)
+    parts.append(render_chart(chart))
+    share = percent(hits / len(chart.past)) if chart.past else "-"
+    parts.append(
+        '<p class="legend"><span class="key closes"></span>close (at each candle\'s open time) '
+        '<span class="key band"></span>newest forecast: median and 80% band '
+        f'<span class="key hit"></span>hit <span class="key miss"></span>miss: past bands {horizon} '
+        f"{esc(market.interval)} ahead, {hits} of {len(chart.past)} held the close ({share})</p>")
+    return "".join(parts)
