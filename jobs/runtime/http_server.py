@@ -12,7 +12,7 @@ Here:
 - a new connection wakes the watcher at once (a socketpair in its selector), so no request waits
   for the selector's timeout;
 - MAX_THREADS handler threads serve requests, one request per connection (HTTP/1.0), each for at
-  most HANDLER_SECONDS (it only has to write the answer: a client that does not read is cut off);
+  most HANDLER_SECONDS (to make and write the answer: a client that does not read is cut off);
 - every connection is cut off CONNECTION_DEADLINE_SECONDS after it was accepted, however slowly it
   sends.
 """
@@ -32,7 +32,7 @@ LISTEN_BACKLOG = 256
 MAX_OPEN = 512
 MAX_THREADS = 8
 CONNECTION_DEADLINE_SECONDS = 10.0
-HANDLER_SECONDS = 2.0
+HANDLER_SECONDS = 5.0  # a page reads the database: its first view took up to 1.3 s on a loaded machine
 MAX_HEAD = 16 * 1024
 _WATCH_SECONDS = 0.25
 
