@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.job_runs import finish_job_run, start_job_run
+from db.redact import mask_secrets
 from exchanges.base import Market
 
 log = logging.getLogger("forecaster.jobs")  # jobs.logs.JOB_LOGGER
+# An error line quotes the bad input (a CSV row, a setting's value); one of 100 KB would flood a
+# terminal, a log and job_runs.message, so a line is cut here and says so.
+MAX_LINE_CHARS = 300
 
 
 @dataclass
@@ -22,9 +26,21 @@ class JobRecord:
     message: str = ""
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:500]
+def one_line(exc: BaseException | str) -> str:
+    """The first line of an error (or of a text), secrets masked, at most MAX_LINE_CHARS long."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__ if isinstance(exc, BaseException) else ""
+    lines = text.splitlines()
+    return cut(mask_secrets(lines[0]), more_lines=len(lines) - 1)
+
+
+def cut(line: str, *, more_lines: int = 0, limit: int = MAX_LINE_CHARS) -> str:
+    """`line` shortened to about `limit` characters, saying how much was left out."""
+    if len(line) <= limit:
+        return line + (f" [{more_lines} more lines cut]" if more_lines else "")
+    return f"{line[:limit]}... [cut: {len(line):,} chars in all" + \
+        (f", {more_lines} more lines" if more_lines else "") + "]"
 
 
 def describe_error(exc: BaseException) -> str:
@@ -62,7 +78,7 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
 def _finish(sessions, run_id, status, rows, message) -> None:
     try:
         with sessions() as s, s.begin():
-            if not finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=message):
+            if not finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=mask_secrets(message)):
                 log.warning("job run %s ended %s, but another worker had marked it abandoned already "
                             "(this worker had lost its lock); that record stands", run_id, status)
     except Exception as exc:  # the database itself may be what failed; the log line still tells
