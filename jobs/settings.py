@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db.redact import mask_secrets, remember_secrets_of
+from db.redact import mask_secrets, mask_url, remember_secrets_of
 from exchanges.base import Market, MarketError, parse_market
 from exchanges.registry import DEFAULT_URLS
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
             url = make_url(v)
         except Exception:
             raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///forecaster.db or "
-                             "postgresql+psycopg://user:pass@host:5432/db)") from None
+                             "postgresql+psycopg://user@host:5432/db)") from None
         backend = url.get_backend_name()
         # libpq's spellings: SQLAlchemy knows no `postgres://`, and reads plain `postgresql://` as
         # psycopg2, which is not installed: the driver this project ships is psycopg 3.
@@ -272,9 +272,7 @@ class Settings(BaseSettings):
 
 def _psycopg(url: str) -> str:
     """The URL with psycopg 3's scheme and the password hidden, for the hint."""
-    from sqlalchemy.engine import make_url
-    fixed = make_url("postgresql+psycopg://" + url.split("://", 1)[1])
-    return fixed.render_as_string(hide_password=True)
+    return mask_url("postgresql+psycopg://" + url.split("://", 1)[1])
 
 
 def load_settings(**overrides) -> Settings:
