@@ -88,11 +88,19 @@ def _count_lines(path: Path) -> int:
 def _chunks(path: Path):
     """(first data line number, frame) per batch; line numbers count the header as line 1."""
     try:
-        reader = pd.read_csv(path, dtype=str, chunksize=BATCH_ROWS, keep_default_na=False)
+        # header=None: the header is checked as the first row. With a header row, pandas takes rows
+        # of one field more than the header for an index column and shifts every value one column
+        # left, silently; without, the first line fixes the number of fields and a longer row is
+        # a ParserError naming its line.
+        reader = pd.read_csv(path, dtype=str, chunksize=BATCH_ROWS, keep_default_na=False, header=None)
         line = 2
-        for chunk in reader:
-            if list(chunk.columns) != COLUMNS:
-                raise CsvError(f"{path}: header is {','.join(map(str, chunk.columns))}; expected {','.join(COLUMNS)}")
+        for i, chunk in enumerate(reader):
+            if i == 0:
+                header = [str(x) for x in chunk.iloc[0].tolist()] if len(chunk) else []
+                if header != COLUMNS:
+                    raise CsvError(f"{path}: header is {','.join(header)}; expected {','.join(COLUMNS)}")
+                chunk = chunk.iloc[1:]
+            chunk = chunk.set_axis(COLUMNS, axis=1)
             yield line, chunk
             line += len(chunk)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
