@@ -5,6 +5,7 @@ microsecond, a market with a newline, a seed of -1 or a 40-character symbol pass
 failed later). Unknown FORECASTER_* names are warned about with the closest known name."""
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -159,3 +160,21 @@ def test_a_misspelt_variable_is_warned_about_once_with_the_closest_name(tmp_path
     assert len(warnings) == 2, result.stderr
     assert "FORECASTER_HORIZN is not a setting and is ignored; did you mean FORECASTER_HORIZON?" in warnings[0]
     assert "FORECASTER_MARKET is not a setting and is ignored; did you mean FORECASTER_MARKETS?" in warnings[1]
+
+
+@pytest.mark.parametrize("market, words", [
+    ("upbit:ETH-KRW\n", "market 'upbit:ETH-KRW\\n' has white space or a control character in it"),
+    (" upbit:ETH-KRW", "has white space or a control character in it"),
+    (LONG_SYMBOL, "is 40 characters long, more than the 32 the database stores"),
+])
+def test_the_command_line_refuses_a_market_key_with_a_newline_or_a_long_symbol(sqlite_url, tmp_path, market, words):
+    env = {"FORECASTER_DATABASE_URL": sqlite_url}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    (tmp_path / "c.csv").write_text("ts,open,high,low,close,volume\n2023-05-10T00:00:00Z,1,2,0.5,1.5,1\n")
+    for args in (("status", "--market", market), ("import-csv", str(tmp_path / "c.csv"), "--market", market)):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
+        assert words in result.stderr, result.stderr
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:  # nothing stored under a mangled key
+        assert conn.execute("SELECT COUNT(*) FROM candles").fetchone() == (0,)
