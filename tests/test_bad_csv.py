@@ -8,7 +8,7 @@ import gzip
 import shutil
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -23,7 +23,8 @@ def row(ts="2023-05-10T00:00:00Z", o="2500000", h="2510000", lo="2490000", c="25
 
 
 GOOD = row() + row(ts="2023-05-10T01:00:00Z")
-THIS_HOUR = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z")
+# An hour that has not closed however long the table takes: the one after the hour now open.
+NEXT_HOUR = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:00:00Z")
 
 # (name, file text (or None for the special files below), market, what must happen): a string is
 # the problem the one error line names; a list is the open times (UTC) that must be stored.
@@ -65,7 +66,7 @@ CASES = [
     ("ts nanoseconds", HEADER + row(ts="1683676800000000000"), "upbit:ETH-KRW", "line 2: ts is a number too large"),
     ("ts in 2031", HEADER + row() + row(ts="2031-01-01T00:00:00Z"), "upbit:ETH-KRW",
      "line 3: the candle's hour has not closed yet"),
-    ("ts this hour", HEADER + row(ts=THIS_HOUR), "upbit:ETH-KRW", "line 2: the candle's hour has not closed yet"),
+    ("ts next hour", HEADER + row(ts=NEXT_HOUR), "upbit:ETH-KRW", "line 2: the candle's hour has not closed yet"),
     ("ts half past", HEADER + row(ts="2023-05-10T00:30:00Z"), "upbit:ETH-KRW", "line 2: ts is not on the hour"),
     ("ts with a fraction", HEADER + row(ts="2023-05-10T01:00:00.250Z"), "upbit:ETH-KRW", "line 2: ts is not on the hour"),
     ("ts ms off the hour", HEADER + row(ts="1683680400250"), "upbit:ETH-KRW", "line 2: ts is not on the hour"),
