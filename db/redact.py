@@ -84,13 +84,12 @@ def forget_secrets() -> None:
 
 
 def _authority(rest: str) -> str:
-    """The part of a URL after `scheme://` and before its query: host, port, and the userinfo,
-    whose password may hold `/` (SQLAlchemy reads everything up to the last `@` before the path
-    as userinfo, so the password is masked up to there too)."""
+    """The part of a URL after `scheme://` up to its path or query: the host and port, after the
+    userinfo if any. A password may hold `/` or `:`; SQLAlchemy reads everything up to the last `@`
+    before the query as userinfo, so the password is masked up to there too."""
     before_query = re.split(r"[?#]", rest, maxsplit=1)[0]
-    if "@" in before_query:
-        return before_query[:before_query.rindex("@") + 1] + before_query[before_query.rindex("@") + 1:].split("/", 1)[0]
-    return before_query.split("/", 1)[0]
+    at = before_query.rfind("@")
+    return before_query[:at + 1] + before_query[at + 1:].split("/", 1)[0]
 
 
 def _mask_one_url(url: str) -> str:

@@ -7,7 +7,6 @@ import time
 
 from db.redact import mask_secrets
 
-
 JOB_LOGGER = "forecaster.jobs"  # jobs.recording: one line per job run
 
 
