@@ -27,20 +27,17 @@ class JobRecord:
 
 
 def one_line(exc: BaseException | str) -> str:
-    """The first line of an error (or of a text), secrets masked, at most MAX_LINE_CHARS long."""
+    """The first line of an error (or of a text), secrets masked, at most MAX_LINE_CHARS long (a
+    driver's further lines are hints such as "Is the server running?")."""
     text = str(exc).strip()
     if not text:
         return type(exc).__name__ if isinstance(exc, BaseException) else ""
-    lines = text.splitlines()
-    return cut(mask_secrets(lines[0]), more_lines=len(lines) - 1)
+    return cut(mask_secrets(text.splitlines()[0]))
 
 
-def cut(line: str, *, more_lines: int = 0, limit: int = MAX_LINE_CHARS) -> str:
-    """`line` shortened to about `limit` characters, saying how much was left out."""
-    if len(line) <= limit:
-        return line + (f" [{more_lines} more lines cut]" if more_lines else "")
-    return f"{line[:limit]}... [cut: {len(line):,} chars in all" + \
-        (f", {more_lines} more lines" if more_lines else "") + "]"
+def cut(line: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`line` shortened to `limit` characters, saying how long it was."""
+    return line if len(line) <= limit else f"{line[:limit]}... [cut: {len(line):,} characters in all]"
 
 
 def describe_error(exc: BaseException) -> str:
