@@ -8,6 +8,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.redact import mask_url
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -41,8 +43,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def safe_url(url: str) -> str:
-    """The URL with its password hidden, for logs and error messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported by its scheme only
-        return url.split("://", 1)[0] + "://..."
+    """The URL with its password hidden, in the userinfo and in query parameters such as
+    `?password=` (db/redact.py), for logs and error messages."""
+    return mask_url(url)

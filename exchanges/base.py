@@ -12,6 +12,10 @@ from .grid import EPOCH, HOUR, HOURLY, CandleGrid
 from .registry import EXCHANGES
 
 KNOWN_EXCHANGES = tuple(EXCHANGES)
+# Bounds that keep returns, squared errors and interval scores finite in float32 and float64: far
+# beyond any real price (BTC in KRW is ~1e8, a satoshi 1e-8) or hourly volume (SHIB's is ~1e12).
+MIN_PRICE, MAX_PRICE, MAX_VOLUME = 1e-12, 1e15, 1e18
+MAX_SYMBOL_CHARS = 32  # the symbol columns are String(32) (db/models.py): Postgres refuses longer ones
 _MARKET_RE = re.compile(r"^(?P<exchange>[a-z]+):(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)(@(?P<interval>\w+))?$")
 
 
@@ -54,23 +58,36 @@ class Market:
 def parse_market(text: str) -> Market:
     """Parse `bithumb:ETH-KRW` or `upbit:ETH-KRW@1d`, in any case (`Binance:eth-usdt@4H` is
     `binance:ETH-USDT@4h`): exchange lower case, symbol upper case with a dash, interval one of
-    15m, 1h, 4h, 1d (default 1h)."""
-    exchange, colon, rest = text.strip().partition(":")
+    15m, 1h, 4h, 1d (default 1h). White space is refused, not stripped: `upbit:ETH-KRW\\n` is a
+    script's mistake (a line read with its newline), better named than guessed at (lists such as
+    FORECASTER_MARKETS strip the spaces around their items)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise MarketError(f"market {_shown(text)} has white space or a control character in it")
+    exchange, colon, rest = text.partition(":")
     symbol, at, interval = rest.partition("@")
     m = _MARKET_RE.match(f"{exchange.lower()}{colon}{symbol.upper()}{at}{interval.lower()}")
     if not m:
-        raise MarketError(f"market {text!r} is not of the form exchange:BASE-QUOTE[@interval] "
+        raise MarketError(f"market {_shown(text)} is not of the form exchange:BASE-QUOTE[@interval] "
                           "(e.g. bithumb:ETH-KRW, upbit:BTC-KRW@1d)")
     if m["exchange"] not in KNOWN_EXCHANGES:
-        raise MarketError(f"market {text!r}: unknown exchange {m['exchange']!r} (known: {', '.join(KNOWN_EXCHANGES)})")
+        raise MarketError(f"market {_shown(text)}: unknown exchange {m['exchange']!r} (known: {', '.join(KNOWN_EXCHANGES)})")
     interval = m["interval"] or DEFAULT_INTERVAL
     if interval not in INTERVALS:
-        raise MarketError(f"market {text!r}: unknown interval {interval!r} (known: {', '.join(INTERVALS)})")
+        raise MarketError(f"market {_shown(text)}: unknown interval {interval!r} (known: {', '.join(INTERVALS)})")
     served = EXCHANGES[m["exchange"]].intervals
     if interval not in served:
-        raise MarketError(f"market {text!r}: {m['exchange']} does not serve {interval} candles "
+        raise MarketError(f"market {_shown(text)}: {m['exchange']} does not serve {interval} candles "
                           f"(it serves {', '.join(served)})")
+    symbol = f"{m['base']}-{m['quote']}"
+    if len(symbol) > MAX_SYMBOL_CHARS:
+        raise MarketError(f"market {_shown(text)}: symbol {symbol[:40]!r}{'...' if len(symbol) > 40 else ''} is "
+                          f"{len(symbol)} characters long, more than the {MAX_SYMBOL_CHARS} the database stores")
     return Market(m["exchange"], m["base"], m["quote"], interval)
+
+
+def _shown(text: str) -> str:
+    """The market as given, for an error line; a long one shortened (it may be pasted garbage)."""
+    return repr(text) if len(text) <= 60 else f"{text[:60]!r}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -123,10 +140,15 @@ def candle_problems(o, h, lo, c, v) -> list[tuple[Any, str]]:
     import numpy as np
     o, h, lo, c, v = (np.asarray(x, dtype=float) for x in (o, h, lo, c, v))
     finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
+    prices = np.stack([o, h, lo, c])
+    with np.errstate(invalid="ignore"):  # NaN compares False; the finite check names it first
+        out_of_range = ((prices > MAX_PRICE) | ((prices > 0) & (prices < MIN_PRICE))).any(axis=0) | (v > MAX_VOLUME)
     return [
         (~finite, "a value is not finite"),
         ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "a price is not positive"),
         (v < 0, "volume is negative"),
+        (out_of_range, f"a value is out of range (prices {MIN_PRICE:g}..{MAX_PRICE:g}, volume up to {MAX_VOLUME:g}): "
+                       "returns and scores computed from it would overflow"),
         (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
     ]
 

@@ -51,14 +51,16 @@ def command(fn=None, *, daemon: bool = False):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from jobs.logs import configure_logging
-        from jobs.recording import describe_error
-        from jobs.settings import SettingsError, load_settings
+        from jobs.recording import describe_error, one_line
+        from jobs.settings import SettingsError, load_settings, unknown_variable_warnings
         try:
             settings = load_settings()
         except SettingsError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {one_line(e)}", err=True)
             raise typer.Exit(2)
         configure_logging(settings.log_level, job_failures=daemon)
+        for warning in unknown_variable_warnings():
+            log.warning("%s", warning)
         try:
             return fn(settings, *args, **kwargs)
         except typer.Exit:
@@ -254,7 +256,8 @@ def status(settings, market: Optional[list[str]] = typer.Option(
         report = collect_status(services, settings.market_list(), only=chosen)
     finally:
         services.close()
-    typer.echo(render_status(report, as_json=as_json))
+    from db.redact import mask_secrets
+    typer.echo(mask_secrets(render_status(report, as_json=as_json)))  # job messages quote what failed
 
 
 @app.command()
@@ -308,7 +311,8 @@ def main() -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `forecaster` alone: the help, as it asks
             typer.echo(message, err=True)
         else:
-            message = " ".join(message.replace("Value error, ", "").split())
+            from jobs.recording import one_line
+            message = one_line(" ".join(message.replace("Value error, ", "").split()))
             hint = getattr(getattr(exc, "ctx", None), "command_path", None)
             typer.echo(f"error: {message}" + (f" (see `{hint} --help`)" if hint else ""), err=True)
         sys.exit(exc.exit_code)

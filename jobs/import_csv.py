@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 
 COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 PRICES = ["open", "high", "low", "close"]
+# No exchange traded a coin before Bitcoin's first block (2009-01-03): an older candle is a
+# misread timestamp (epoch seconds read as milliseconds give 1970) or a made-up row.
+OLDEST_CANDLE = pd.Timestamp("2009-01-01T00:00:00Z")
+# An epoch number is read by its magnitude: below 1e11 as seconds (up to the year 5138), from 1e11
+# to 1e14 as milliseconds (1973..5138); larger ones (micro- or nanoseconds) are refused. Seconds
+# read as milliseconds used to store 2025 as 1970-01-21, silently.
+SECONDS_BELOW = 10**11
+MILLISECONDS_BELOW = 10**14
 
 
 class CsvError(ValueError):
@@ -80,11 +88,19 @@ def _count_lines(path: Path) -> int:
 def _chunks(path: Path):
     """(first data line number, frame) per batch; line numbers count the header as line 1."""
     try:
-        reader = pd.read_csv(path, dtype=str, chunksize=BATCH_ROWS, keep_default_na=False)
+        # header=None: the header is checked as the first row. With a header row, pandas takes rows
+        # of one field more than the header for an index column and shifts every value one column
+        # left, silently; without, the first line fixes the number of fields and a longer row is
+        # a ParserError naming its line.
+        reader = pd.read_csv(path, dtype=str, chunksize=BATCH_ROWS, keep_default_na=False, header=None)
         line = 2
-        for chunk in reader:
-            if list(chunk.columns) != COLUMNS:
-                raise CsvError(f"{path}: header is {','.join(map(str, chunk.columns))}; expected {','.join(COLUMNS)}")
+        for i, chunk in enumerate(reader):
+            if i == 0:
+                header = [str(x) for x in chunk.iloc[0].tolist()] if len(chunk) else []
+                if header != COLUMNS:
+                    raise CsvError(f"{path}: header is {','.join(header)}; expected {','.join(COLUMNS)}")
+                chunk = chunk.iloc[1:]
+            chunk = chunk.set_axis(COLUMNS, axis=1)
             yield line, chunk
             line += len(chunk)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
@@ -112,8 +128,15 @@ class _Grid:
 def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set[int],
                      newest_allowed: pd.Timestamp, grid: _Grid) -> pd.DataFrame:
     lines = np.arange(first_line, first_line + len(chunk))
-    ts = _parse_ts(chunk["ts"])
-    _fail_at(path, lines, ts.isna().to_numpy(), "ts is not ISO-8601 UTC or epoch milliseconds", chunk)
+    ts, unit = _parse_ts(chunk["ts"])
+    _fail_at(path, lines, (unit == "too large").to_numpy(),
+             "ts is a number too large for epoch seconds or milliseconds (micro- or nanoseconds are not read)",
+             chunk)
+    _fail_at(path, lines, ts.isna().to_numpy(), "ts is not ISO-8601 UTC, epoch seconds or epoch milliseconds", chunk)
+    for read_as in ("", "seconds", "milliseconds"):
+        how = f" (a number, read as epoch {read_as})" if read_as else ""
+        _fail_at(path, lines, ((ts < OLDEST_CANDLE) & (unit == read_as)).to_numpy(),
+                 f"the candle opens before 2009{how}: no exchange traded then", chunk)
     values = chunk[PRICES + ["volume"]].apply(pd.to_numeric, errors="coerce")
     _fail_at(path, lines, values.isna().any(axis=1).to_numpy(), "a price or volume is not a number", chunk)
     v = values.to_numpy(dtype=float)
@@ -132,12 +155,20 @@ def _validated_frame(path: Path, chunk: pd.DataFrame, first_line: int, seen: set
     return pd.DataFrame(v, columns=PRICES + ["volume"], index=pd.DatetimeIndex(ts, name="open_time"))
 
 
-def _parse_ts(raw: pd.Series) -> pd.Series:
+def _parse_ts(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(open times, how each was read: "" for ISO-8601 text, "seconds" or "milliseconds" for an
+    epoch number by its magnitude, "too large" for a number that is neither)."""
     text = raw.str.strip()
-    is_ms = text.str.fullmatch(r"\d{10,13}")
-    parsed = pd.to_datetime(text.where(~is_ms), utc=True, errors="coerce", format="ISO8601")
-    ms = pd.to_datetime(pd.to_numeric(text.where(is_ms), errors="coerce"), unit="ms", utc=True)
-    return parsed.where(~is_ms, ms)
+    is_number = text.str.fullmatch(r"\d{1,19}")
+    number = pd.to_numeric(text.where(is_number), errors="coerce")
+    seconds = is_number & (number < SECONDS_BELOW)
+    millis = is_number & (number >= SECONDS_BELOW) & (number < MILLISECONDS_BELOW)
+    unit = pd.Series("", index=raw.index).mask(seconds, "seconds").mask(millis, "milliseconds") \
+        .mask(is_number & ~seconds & ~millis, "too large")
+    parsed = pd.to_datetime(text.where(~is_number), utc=True, errors="coerce", format="ISO8601")
+    as_seconds = pd.to_datetime(number.where(seconds) * 1000, unit="ms", utc=True)
+    as_millis = pd.to_datetime(number.where(millis), unit="ms", utc=True)
+    return parsed.where(~seconds, as_seconds).where(~millis, as_millis).where(unit != "too large"), unit
 
 
 def _fail_at(path: Path, lines: np.ndarray, bad: np.ndarray, problem: str, chunk: pd.DataFrame) -> None:

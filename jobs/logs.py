@@ -5,8 +5,17 @@ import logging
 import sys
 import time
 
+from db.redact import mask_secrets
 
 JOB_LOGGER = "forecaster.jobs"  # jobs.recording: one line per job run
+
+
+class _MaskedFormatter(logging.Formatter):
+    """Every log line, traceback included, with its secrets masked (db/redact.py): a URL with a
+    `?password=` may reach a log line from any library, not only from our own messages."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
 
 
 class _WithoutJobFailures(logging.Filter):
@@ -22,7 +31,7 @@ def configure_logging(level: str = "INFO", *, job_failures: bool = True) -> None
     handler = logging.StreamHandler(sys.stderr)
     if not job_failures:
         handler.addFilter(_WithoutJobFailures())
-    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter = _MaskedFormatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime  # UTC, like every timestamp the service stores
     handler.setFormatter(formatter)
     root = logging.getLogger()

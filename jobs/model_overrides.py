@@ -27,6 +27,7 @@ RANGES: dict[str, tuple[float, float | None, bool]] = {
     "lookback": (2, 24 * 366, True),
     "val_steps": (2, 24 * 3660, True),
     "volatility_steps": (2, 4 * 24 * 3660, True),
+    "seed": (0, 2**32 - 1, True),  # NumPy's seed range: -1 failed every training (np.random.seed)
 }
 
 

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.job_runs import finish_job_run, start_job_run
+from db.redact import mask_secrets
 from db.statistics import analyze_after_write
 from exchanges.base import Market
 
 log = logging.getLogger("forecaster.jobs")  # jobs.logs.JOB_LOGGER
+# An error line quotes the bad input (a CSV row, a setting's value); one of 100 KB would flood a
+# terminal, a log and job_runs.message, so a line is cut here and says so.
+MAX_LINE_CHARS = 300
 
 
 @dataclass
@@ -23,9 +27,18 @@ class JobRecord:
     message: str = ""
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:500]
+def one_line(exc: BaseException | str) -> str:
+    """The first line of an error (or of a text), secrets masked, at most MAX_LINE_CHARS long (a
+    driver's further lines are hints such as "Is the server running?")."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__ if isinstance(exc, BaseException) else ""
+    return cut(mask_secrets(text.splitlines()[0]))
+
+
+def cut(line: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`line` shortened to `limit` characters, saying how long it was."""
+    return line if len(line) <= limit else f"{line[:limit]}... [cut: {len(line):,} characters in all]"
 
 
 def describe_error(exc: BaseException) -> str:
@@ -74,7 +87,7 @@ def _cancelled(exc: BaseException) -> bool:
 def _finish(sessions, run_id, status, rows, message) -> None:
     try:
         with sessions() as s, s.begin():
-            if not finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=message):
+            if not finish_job_run(session=s, run_id=run_id, status=status, rows=rows, message=mask_secrets(message)):
                 log.warning("job run %s ended %s, but another worker had marked it abandoned already "
                             "(this worker had lost its lock); that record stands", run_id, status)
     except Exception as exc:  # the database itself may be what failed; the log line still tells

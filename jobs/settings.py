@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from db.redact import mask_secrets, mask_url, remember_secrets_of
 from exchanges.base import Market, MarketError, parse_market
 from exchanges.registry import DEFAULT_URLS
 
@@ -22,6 +23,8 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_BACKFILL_DAYS = 3650
 MAX_TRAIN_HOURS = 24 * 3650
 MAX_HTTP_TIMEOUT_SECONDS = 600.0
+# Below this no exchange answers, even on loopback, so every request would fail: a typo (ms for s).
+MIN_HTTP_TIMEOUT_SECONDS = 0.1
 MAX_MISFIRE_GRACE_SECONDS = 7 * 24 * 3600
 
 
@@ -70,7 +73,7 @@ class Settings(BaseSettings):
             url = make_url(v)
         except Exception:
             raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///forecaster.db or "
-                             "postgresql+psycopg://user:pass@host:5432/db)") from None
+                             "postgresql+psycopg://user@host:5432/db)") from None
         backend = url.get_backend_name()
         # libpq's spellings: SQLAlchemy knows no `postgres://`, and reads plain `postgresql://` as
         # psycopg2, which is not installed: the driver this project ships is psycopg 3.
@@ -84,15 +87,29 @@ class Settings(BaseSettings):
     @field_validator("markets")
     @classmethod
     def _markets(cls, v: str) -> str:
-        parts = [p.strip() for p in v.split(",") if p.strip()]
+        # Spaces around the commas are the list's layout; a newline inside an item is not (parse_market).
+        parts = [p.strip(" \t") for p in v.split(",") if p.strip(" \t")]
         if not parts:
             raise ValueError("no market given")
+        seen: dict[str, str] = {}
         for p in parts:
             try:
-                parse_market(p)
+                key = str(parse_market(p))
             except MarketError as e:
                 raise ValueError(str(e)) from None
+            if key in seen:  # served twice, it would be ingested and trained twice
+                raise ValueError(f"{key} is listed twice (as {seen[key]!r} and {p!r})")
+            seen[key] = p
         return ",".join(parts)
+
+    @field_validator("bithumb_url", "upbit_url", "binance_url")
+    @classmethod
+    def _exchange_url(cls, v: str) -> str:
+        from jobs.settings_checks import exchange_url_problem
+        problem = exchange_url_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("device")
     @classmethod
@@ -184,6 +201,9 @@ class Settings(BaseSettings):
     @field_validator("http_timeout_seconds")
     @classmethod
     def _timeout(cls, v: float) -> float:
+        if v < MIN_HTTP_TIMEOUT_SECONDS:
+            raise ValueError(f"{v:g} s is less than {MIN_HTTP_TIMEOUT_SECONDS:g} s: no exchange answers that fast "
+                             "(the value is in seconds)")
         if v > MAX_HTTP_TIMEOUT_SECONDS:
             raise ValueError(f"{v:g} s is more than {MAX_HTTP_TIMEOUT_SECONDS:g} s: an hourly job cannot wait that long")
         return v
@@ -260,9 +280,7 @@ class Settings(BaseSettings):
 
 def _psycopg(url: str) -> str:
     """The URL with psycopg 3's scheme and the password hidden, for the hint."""
-    from sqlalchemy.engine import make_url
-    fixed = make_url("postgresql+psycopg://" + url.split("://", 1)[1])
-    return fixed.render_as_string(hide_password=True)
+    return mask_url("postgresql+psycopg://" + url.split("://", 1)[1])
 
 
 def load_settings(**overrides) -> Settings:
@@ -277,10 +295,18 @@ def load_settings(**overrides) -> Settings:
         shown = err.get("input")
         if field == "database_url" or not isinstance(shown, (str, int, float)):
             shown = None  # URLs may hold passwords: never echo them
-        suffix = f" (got {shown!r})" if shown is not None else ""
-        raise SettingsError(f"{variable}: {reason}{suffix}") from None
+        suffix = f" (got {_echoed(shown)})" if shown is not None else ""
+        raise SettingsError(mask_secrets(f"{variable}: {reason}{suffix}")) from None
+    for url in (settings.database_url, settings.bithumb_url, settings.upbit_url, settings.binance_url):
+        remember_secrets_of(url)  # masked in every line printed from now on (db/redact.py)
     _check_together(settings)
     return settings
+
+
+def _echoed(value) -> str:
+    """A bad value as the error line shows it: quoted, and cut if long (it may be pasted garbage)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:80]}... ({len(str(value)):,} characters)"
 
 
 def _check_together(settings: Settings) -> None:
@@ -306,3 +332,10 @@ def _check_together(settings: Settings) -> None:
                 f"{ENV_PREFIX}TRAIN_HOURS: {train} {unit} cannot hold one training sample of this model: "
                 f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
                 f"{config.val_steps} = {needed - 1} {unit} (got {train})")
+
+
+def unknown_variable_warnings() -> list[str]:
+    """Warnings for FORECASTER_* variables (environment or `.env`) that no setting has, each with
+    the closest known name; the CLI logs them once at start."""
+    from jobs.settings_checks import unknown_variable_warnings as warnings_for
+    return warnings_for(list(Settings.model_fields), ENV_PREFIX)
