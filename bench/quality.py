@@ -3,7 +3,7 @@ the last DAYS days, weekly refits), the served band next to naive, the volatilit
 every yardstick (empirical, EWMA, FHS, seasonal GARCH-t FHS), with block-bootstrap intervals.
 
     .venv/bin/python bench/quality.py [--interval 1h|4h|1d] [--series upbit_SOLKRW ...] [--days N]
-        [--workers 2] [--learned none|lstm] [--leaders 3] [--out scored.csv.gz]
+        [--workers 2] [--learned none|lstm] [--out scored.csv.gz]
 
 Interval scores are relative to the empirical band's at the same origins (lower is better). 4h and
 1d candles are made from the hourly files here only (bench/intervals.py). Needs ../shared/data
@@ -47,12 +47,10 @@ def load_series(name: str, interval: str) -> pd.DataFrame:
 def run_series(name: str, args) -> dict:
     import torch
     torch.set_num_threads(args.threads)
-    from forecaster import calibrate
     from forecaster.backtest import history_steps, walk_forward
     from forecaster.config import ModelConfig
     from forecaster.intervals import backtest_defaults
 
-    calibrate.LEADERS = args.leaders
     cfg = ModelConfig.for_interval(args.interval, learned=args.learned)
     d = backtest_defaults(args.interval)
     days = args.days or (360 if args.interval in ("1h", "1d") else 180)
@@ -120,7 +118,6 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     ap.add_argument("--learned", default="none", choices=["none", "lstm"])
-    ap.add_argument("--leaders", type=int, default=3, help="sources averaged into the served band")
     ap.add_argument("--out", default=None, help="write the scored rows of every series to this CSV")
     args = ap.parse_args(argv)
     args.series = args.series or list(SERIES if args.interval == "1h" else SHORT_SERIES)
@@ -148,7 +145,7 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     means = table.groupby("series")[["served", "vol", "garch", "fhs", "ewma", "best_yard"]].mean().mean()
     pooled = ratio_interval(all_sums, "yhat", "empirical")
-    print(f"{args.interval}, learned={args.learned}, leaders={args.leaders}: mean served/emp over horizons, averaged "
+    print(f"{args.interval}, learned={args.learned}: mean served/emp over horizons, averaged "
           f"over {len(results)} series: {pooled['ratio']:.4f} [{pooled['low']:.4f}, {pooled['high']:.4f}] "
           f"(vol alone {means['vol']:.4f}, garch {means['garch']:.4f}, fhs {means['fhs']:.4f}, "
           f"ewma {means['ewma']:.4f}, best yardstick per horizon {means['best_yard']:.4f}); wall {total / 60:.1f} min")

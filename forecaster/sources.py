@@ -152,8 +152,9 @@ def history_steps(names, interval) -> int:
     return max([SOURCES[n].history(interval) for n in names if n in SOURCES] or [0])
 
 
-# A served band per horizon is one source or the mean of several, written "volatility+garch+fhs".
+# A served band per horizon is one source or the mean of several, written "volatility+garch".
 SEPARATOR = "+"
+DEFAULT_MEAN = ("volatility", "garch")  # served where no band beats their mean beyond chance (calibrate)
 
 
 def members(spec: str) -> list[str]:

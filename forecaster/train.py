@@ -6,8 +6,8 @@ validation read rows up to the split only; validation origins are at or after it
 1. Every band source (sources.py: the volatility model, the GARCH yardstick and the rolling
    yardsticks) is fit up to the split, and the learned LSTM trained if ``config.learned`` asks.
 2. Every band is scored out of sample on the validation origins, and per horizon the band to serve
-   is chosen (calibrate.choose_served): the mean of the leading sources, unless one source beats
-   that mean beyond chance there.
+   is chosen (calibrate.choose_served): the mean of the volatility model's and GARCH's bands,
+   unless one band beats that mean beyond chance there.
 3. Every source is fit again on the whole span for serving; the promotion gate (jobs/) reads
    ``band_beaten_at``: horizons where a yardstick beat the served band beyond chance.
 """
@@ -82,7 +82,7 @@ def _band_metrics(candidates: dict, specs: list[str], scores: dict, ret: np.ndar
 
 
 def describe_sources(specs: list[str]) -> str:
-    """Runs of horizons per served band, e.g. ``volatility+garch+fhs 1-20, garch 21-24``."""
+    """Runs of horizons per served band, e.g. ``volatility+garch 1-20, fhs 21-24``."""
     runs, start = [], 0
     for i in range(1, len(specs) + 1):
         if i == len(specs) or specs[i] != specs[start]:
