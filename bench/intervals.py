@@ -26,13 +26,16 @@ AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": 
 RULES = {"4h": "4h", "1d": "24h"}
 
 
-def resample(hourly: pd.DataFrame, interval: str) -> pd.DataFrame:
-    """Whole candles only: a 4h or day candle with a missing hour is left out (a gap)."""
+def resample(hourly: pd.DataFrame, interval: str, min_share: float = 0.75) -> pd.DataFrame:
+    """4h or day candles of the hours that exist; one with fewer than ``min_share`` of its hours is
+    left out (a gap). Not only whole ones: Upbit has no candle for an hour without a trade (XRP,
+    DOGE at night), so whole days alone would leave its day series full of holes its own day
+    candles do not have."""
     grouped = hourly.resample(RULES[interval], label="left", closed="left")
     out = grouped.agg(AGG)
     hours = grouped["close"].count()
     per = {"4h": 4, "1d": 24}[interval]
-    return out[hours == per]
+    return out[hours >= min_share * per]
 
 
 def main(argv=None) -> int:

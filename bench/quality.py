@@ -49,6 +49,7 @@ def run_series(name: str, args) -> dict:
     torch.set_num_threads(args.threads)
     from forecaster.backtest import history_steps, walk_forward
     from forecaster.config import ModelConfig
+    from forecaster.errors import NotEnoughHistory
     from forecaster.intervals import backtest_defaults
 
     cfg = ModelConfig.for_interval(args.interval, learned=args.learned)
@@ -59,8 +60,11 @@ def run_series(name: str, args) -> dict:
                                + history_steps(cfg, d["train_steps"]) + 24) * cfg.step.step
     frame = frame.loc[first:]
     started = time.perf_counter()
-    res = walk_forward(frame, days=days, step=1, retrain_every=d["retrain_every"], train_steps=d["train_steps"],
-                       horizon=cfg.horizon, config=cfg)
+    try:
+        res = walk_forward(frame, days=days, step=1, retrain_every=d["retrain_every"], train_steps=d["train_steps"],
+                           horizon=cfg.horizon, config=cfg)
+    except NotEnoughHistory as exc:  # a series too short for this interval's defaults: say so, go on
+        return {"name": name, "error": f"{name} as {args.interval} candles over {days} days: {exc}"}
     return {"name": name, "scored": res.scored, "wall": time.perf_counter() - started, "fits": len(res.fits),
             "fit_seconds": [f["train_seconds"] for f in res.fits],
             "sources": [f["metrics"]["band_source"] for f in res.fits],
@@ -131,6 +135,10 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(run_series, args.series, [args] * len(args.series)))
     total = time.perf_counter() - started
+    for r in results:
+        if "error" in r:
+            print(f"skipped: {r['error']}")
+    results = [r for r in results if "error" not in r]
     lines, tables, all_sums = [], [], []
     for r in results:
         t = per_horizon(r["scored"])

@@ -30,7 +30,8 @@ from .volatility import VolatilityModel, feature_steps, fit_volatility
 from .windows import Series
 
 _EWMA_WARM_UP = 2100  # rows: 0.99^2100 < 1e-9, the FHS EWMA's weight of what lies before them
-GARCH_BURN_IN_DAYS = 30  # rows before an origin the GARCH filter reads (persistence 0.99: 0.99^720 < 1e-3)
+GARCH_BURN_IN_DAYS = 30
+GARCH_MIN_RETURNS = 1000  # rows before an origin the GARCH filter reads (persistence 0.99: 0.99^720 < 1e-3)
 
 
 class FittedBand(Protocol):
@@ -111,6 +112,9 @@ def _fit_volatility(s: Series, start: int, end: int, horizon: int) -> _Volatilit
 
 
 def _fit_garch(s: Series, start: int, end: int, horizon: int) -> _Garch:
+    # the training window, but at least GARCH_MIN_RETURNS where the history has them: four
+    # parameters by maximum likelihood and a quantile pair per horizon from the returns
+    start = max(0, min(start, end + 1 - GARCH_MIN_RETURNS))
     return _Garch(fit_garch(s.log_close, s.times, horizon, start=start, end=end, interval=s.interval))
 
 

@@ -43,10 +43,13 @@ class TrainResult:
 
 def _origins(s: windows.Series, cfg: ModelConfig, first: int):
     """(training origins, validation origins, split row). ``first`` is the training window's
-    first grid row."""
+    first grid row. Origins have every target; only the LSTM needs a whole lookback window before
+    them too (the bands read history with gaps: one missing 4h candle would otherwise cost 198
+    origins)."""
     n = len(s.log_close)
-    origins = windows.complete_origins(s, cfg.lookback, cfg.horizon, with_targets=True)
-    origins = origins[origins - cfg.lookback >= first]
+    lookback = cfg.lookback if cfg.learned != "none" else 0
+    origins = windows.complete_origins(s, lookback, cfg.horizon, with_targets=True)
+    origins = origins[origins - lookback >= first]
     split = n - 1 - cfg.val_steps  # grid index of the split step
     train_o = origins[origins + cfg.horizon <= split]
     val_o = origins[origins >= split]
