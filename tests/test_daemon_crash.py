@@ -16,7 +16,8 @@ from tests.fake_exchange import FakeExchange
 pytestmark = pytest.mark.slow
 MARKET = "bithumb:ETH-KRW"
 # Hundreds of epochs that early stopping never ends: a training that lasts long enough to be killed.
-SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 1000, "patience": 1000, "batch_size": 16}
+# the LSTM (off by default) keeps a training under way for as long as the test needs one
+SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 1000, "patience": 1000, "batch_size": 16, "learned": "lstm"}
 SIGTERM_PROMISE_S = 5.0
 
 

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MARKET = "bithumb:ETH-KRW"
 # 100 epochs that early stopping never ends: a training of 10-30 s here, long enough to cut its
 # lock in the middle, short enough that a daemon which did not notice would finish and write.
-SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 100, "patience": 1000, "batch_size": 16}
+# the LSTM (off by default) keeps a training under way for as long as the test needs one
+SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 100, "patience": 1000, "batch_size": 16, "learned": "lstm"}
 
 
 def lock_backends(daemon_pid: int, job: str, market: str) -> list[int]:

@@ -18,8 +18,8 @@ from tests.daemon_harness import (TINY_MODEL, MarketFeed, as_utc, daemon_env, fr
 from tests.fake_exchange import KRW_CSV, FakeExchange
 
 pytestmark = [pytest.mark.slow]
-# Long enough (1-3 s here) for trainings to overlap when allowed to.
-MODEL = {**TINY_MODEL, "hidden_size": 24, "max_epochs": 12, "patience": 100}
+# Long enough (1-3 s here, with the LSTM, which is off by default) for trainings to overlap when allowed to.
+MODEL = {**TINY_MODEL, "hidden_size": 24, "max_epochs": 12, "patience": 100, "learned": "lstm"}
 RETRAIN_EVERY_S = 40
 
 
