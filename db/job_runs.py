@@ -62,12 +62,6 @@ def last_run(*, session: Session, job: str, exchange: str, symbol: str, interval
     return session.scalars(stmt.order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1)).first()
 
 
-def last_runs(*, session: Session, exchange: str, symbol: str, interval: str, limit: int = 10) -> list[JobRun]:
-    stmt = (select(JobRun).where(JobRun.exchange == exchange, JobRun.symbol == symbol, JobRun.interval == interval)
-            .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(limit))
-    return list(session.scalars(stmt))
-
-
 def failures_in_a_row(*, session: Session, job: str, exchange: str, symbol: str, interval: str,
                       limit: int) -> tuple[int, str | None]:
     """How many of the newest finished runs (ok or failed; skipped ones aside) of one job and market

@@ -11,11 +11,6 @@ def mae(y_pred, y_true) -> float:
     return float(np.mean(np.abs(np.asarray(y_pred, float) - np.asarray(y_true, float))))
 
 
-def rmae(y_pred, y_true, y_naive) -> float:
-    """MAE of the model over MAE of the naive forecast on the same points."""
-    return mae(y_pred, y_true) / mae(y_naive, y_true)
-
-
 def coverage(lower, upper, y) -> float:
     y = np.asarray(y, float)
     return float(np.mean((y >= np.asarray(lower, float)) & (y <= np.asarray(upper, float))))

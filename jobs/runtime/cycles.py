@@ -92,10 +92,6 @@ class MarketCycles:
                 self._running.discard(name)
                 self._cond.notify_all()
 
-    def is_running(self, name: str) -> bool:
-        with self._cond:
-            return name in self._running
-
     def wait_idle(self, deadline: float) -> list[str]:
         """Wait until nothing runs or time.monotonic() reaches `deadline`; what still runs."""
         with self._cond:
