@@ -113,7 +113,8 @@ def delay(idle: list[float], busy: list[float]) -> str:
 
 
 class Training:
-    """The default model training on a thread of this process, as the daemon trains."""
+    """The default model training on a thread of this process, one fit after another (a fit takes
+    about a second: the daemon retrains its markets back to back), as the daemon trains."""
 
     def __init__(self) -> None:
         self.stop, self.started = threading.Event(), threading.Event()
@@ -123,17 +124,16 @@ class Training:
     def _run(self) -> None:
         from forecaster.config import ModelConfig
         from forecaster.frames import candles_frame
-        from forecaster.train import TrainingCancelled, train
+        from forecaster.errors import TrainingCancelled
+        from forecaster.train import train
         frame = candles_frame(pd.read_csv(CSV))
-
-        def progress(*_):
-            self.epochs += 1
-            self.started.set()
-        try:
-            self.started.set()  # the data preparation counts too: it is part of a training
-            train(frame, ModelConfig(), "cpu", train_steps=4320, stop=self.stop, progress=progress)
-        except TrainingCancelled:
-            pass
+        self.started.set()  # the data preparation counts too: it is part of a training
+        while not self.stop.is_set():
+            try:
+                train(frame, ModelConfig(), "cpu", train_steps=4320, stop=self.stop)
+            except TrainingCancelled:
+                return
+            self.epochs += 1  # fits done
 
     def __enter__(self) -> Training:
         self.thread.start()
@@ -175,7 +175,7 @@ def bench_backend(name: str, url: str, markets: list[Market], args) -> None:
             in_busy = timings(lambda: pages.answer("/"), args.repeat)
             busy = timings(get, args.repeat)
         print(f"  in-process, training {describe(in_busy)}")
-        print(f"  HTTP GET /, training {describe(busy)}  ({training.epochs} epochs ran meanwhile)")
+        print(f"  HTTP GET /, training {describe(busy)}  ({training.epochs} fits ran meanwhile)")
         print(f"  delay by the training: in-process {delay(in_idle, in_busy)}; over HTTP {delay(idle, busy)}")
     finally:
         server.close()
