@@ -33,7 +33,6 @@ def attach_actuals(pred: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out[out["actual"].notna()].reset_index(drop=True)
 
 
-YARDSTICK_NAMES = YARDSTICKS  # every yardstick's figures are reported beside the served band
 
 
 def summary(scored: pd.DataFrame) -> dict:
@@ -45,12 +44,12 @@ def summary(scored: pd.DataFrame) -> dict:
            "coverage": coverage(scored["yhat_lower"], scored["yhat_upper"], y),
            "interval_score": interval_score(scored["yhat_lower"], scored["yhat_upper"], y)}
     res["rmae"] = res["mae"] / res["naive_mae"] if res["naive_mae"] else float("nan")
-    for name in YARDSTICK_NAMES:
+    for name in YARDSTICKS:
         if f"{name}_lower" in scored:
             lo, up = scored[f"{name}_lower"], scored[f"{name}_upper"]
             res[f"{name}_interval_score"] = interval_score(lo, up, y)
             res[f"{name}_coverage"] = coverage(lo, up, y)
-    free = [res[f"{n}_interval_score"] for n in YARDSTICK_NAMES if f"{n}_interval_score" in res]
+    free = [res[f"{n}_interval_score"] for n in YARDSTICKS if f"{n}_interval_score" in res]
     if free:
         res["best_free_interval_score"] = min(free)
     return res

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from db.backtest_runs import record_backtest_run
+from db.backtest_runs import YARDSTICKS as STORED_YARDSTICKS, record_backtest_run
 from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
 from exchanges.base import Market
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from jobs.bootstrap import Services
 
 
-YARDSTICKS = (("empirical", "emp"), ("ewma", "ewma"), ("fhs", "fhs"), ("garch", "garch"))
+# every yardstick stored (the same tuple as forecaster.sources.YARDSTICKS, a test holds them equal), with
+# its column label
+YARDSTICKS = tuple((name, "emp" if name == "empirical" else name) for name in STORED_YARDSTICKS)
 
 
 @dataclass
