@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from . import learned
 from .intervals import DEFAULT_INTERVAL, INTERVALS, get_interval
 
 QUANTILES = (0.1, 0.5, 0.9)
-LEARNED = ("none", "lstm")  # the learned band trained per market (none: the band sources alone)
 # Names older models and settings used, read as today's (FORECASTER_MODEL_OVERRIDES, stored configs).
 RENAMED = {"val_hours": "val_steps", "volatility_hours": "volatility_steps"}
 
@@ -65,8 +65,8 @@ class ModelConfig:
     learned: str = "none"
 
     def __post_init__(self) -> None:
-        if self.learned not in LEARNED:
-            raise ValueError(f"learned must be one of {', '.join(LEARNED)}")
+        if self.learned not in learned.names():  # the learned model trained per market (learned.py)
+            raise ValueError(f"learned must be one of {', '.join(learned.names())}")
         if self.seed < 0:
             raise ValueError("seed must be >= 0")
         if self.interval not in INTERVALS:

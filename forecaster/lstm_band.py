@@ -22,6 +22,7 @@ import torch
 from . import calibrate, windows
 from .config import ModelConfig
 from .errors import TrainingCancelled
+from .learned import LearnedFit
 from .model import QuantileLSTM, pinball_loss
 from .volatility import VolatilityModel
 
@@ -152,3 +153,28 @@ def lstm_quantiles(model, stats: dict, s: windows.Series, origins: np.ndarray, l
         z = model(torch.from_numpy(x).to(device)).float().cpu().numpy().astype(np.float64)
     lower, center, upper = calibrate.apply(z, *(np.asarray(stats[k], float) for k in ("shrink", "k_lo", "k_up")))
     return np.stack([lower, upper], axis=-1) * state.scale[..., None], center * state.scale
+
+
+class LstmLearner:
+    """The quantile LSTM behind the learned-model seam (learned.py)."""
+
+    name = "lstm"
+
+    def train(self, s: windows.Series, train_origins: np.ndarray, val_origins: np.ndarray, fitted: dict,
+              config: ModelConfig, device, *, stop=None, progress=None) -> LearnedFit:
+        vol = fitted["volatility"].model
+        tr, va = samples(s, train_origins, config, vol), samples(s, val_origins, config, vol)
+        fit = train_lstm(tr, va, vol, config, device, stop=stop, progress=progress)
+        return LearnedFit(fit.model.state_dict(), fit.epochs, fit.calibration, fit.val_band, fit.val_center)
+
+    def load(self, config: ModelConfig, state: dict, n_features: int, device) -> QuantileLSTM:
+        model = build(config, n_features)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
+    def quantiles(self, network: QuantileLSTM, stats: dict, s: windows.Series, origins: np.ndarray,
+                  config: ModelConfig, fitted: dict, device) -> tuple[np.ndarray, np.ndarray]:
+        return lstm_quantiles(network, stats, s, origins, config.lookback, fitted["volatility"].model, device)
+
+
+LSTM = LstmLearner()

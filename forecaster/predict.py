@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import serialize, sources, windows
+from . import learned, serialize, sources, windows
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import NotEnoughHistory
@@ -20,10 +20,12 @@ FORECAST_COLUMNS = ["horizon", "target_time", "yhat", "yhat_lower", "yhat_upper"
 class Forecaster:
     """A trained model ready to forecast. Build it with ``Forecaster.load(weights)``."""
 
-    def __init__(self, config: ModelConfig, stats: dict, meta: dict, model=None,
+    def __init__(self, config: ModelConfig, stats: dict, meta: dict, network=None,
                  device: torch.device | None = None):
         self.config, self.meta, self.stats = config, meta, stats
-        self.model, self.device = (model.eval() if model is not None else None), device
+        self.network, self.device = network, device
+        # the learned model that trained ``network`` (learned.py); None: the band sources alone
+        self.learner = learned.get(config.learned) if network is not None else None
         self.fitted = sources.load_all(stats["bands"])
         self.sources: list[str] = list(stats["sources"])  # the served band's spec per horizon
 
@@ -34,14 +36,10 @@ class Forecaster:
         device = device if isinstance(device, torch.device) else resolve_device(device)
         state, meta = serialize.load(weights)
         config = ModelConfig.from_dict(meta["config"])
-        model = None
+        network = None
         if state:
-            from . import lstm_band
-
-            model = lstm_band.build(config, int(meta["n_features"]))
-            model.load_state_dict(state)
-            model = model.to(device)
-        return cls(config, meta["stats"], meta, model, device)
+            network = learned.get(config.learned).load(config, state, int(meta["n_features"]), device)
+        return cls(config, meta["stats"], meta, network, device)
 
     @property
     def metrics(self) -> dict:
@@ -49,8 +47,8 @@ class Forecaster:
 
     @property
     def shrink(self) -> np.ndarray:
-        """(H,) the median's move toward the LSTM's, per horizon: 0 is the naive forecast (always,
-        without the LSTM)."""
+        """(H,) the median's move toward the learned model's, per horizon: 0 is the naive forecast
+        (always, without a learned model)."""
         return np.asarray(self.stats.get("shrink", [0.0] * self.config.horizon), dtype=np.float64)
 
     @property
@@ -60,9 +58,9 @@ class Forecaster:
     @property
     def history_steps(self) -> int:
         """Candles up to the origin a forecast reads: the bands' history (the volatility model's
-        month of features at least), and the LSTM's lookback when it is served."""
+        month of features at least), and the learned model's lookback when there is one."""
         need = sources.history_steps(self.served_names | {"volatility"}, self.config.step)
-        if self.model is not None:
+        if self.learner is not None:
             need = max(need, self.config.lookback)
         return need + 1
 
@@ -81,15 +79,12 @@ class Forecaster:
 
     def _quantiles(self, s: windows.Series, origins: np.ndarray) -> np.ndarray:
         """(n, H, 3) log-returns [lower, median, upper] from each origin: the band per horizon from
-        the spec chosen at training, the median naive (0) unless the LSTM is served."""
+        the spec chosen at training, the median naive (0) unless a learned model moves it."""
         candidates = self.bands(s, origins, self.served_names | {"volatility"})
-        center = np.zeros((len(origins), self.config.horizon))
-        if self.model is not None:
-            from . import lstm_band
-
-            candidates["lstm"], center = lstm_band.lstm_quantiles(
-                self.model, self.stats, s, origins, self.config.lookback, self.fitted["volatility"].model,
-                self.device)
+        center = learned.naive_center(len(origins), self.config.horizon)
+        if self.learner is not None:
+            candidates[self.learner.name], center = self.learner.quantiles(
+                self.network, self.stats, s, origins, self.config, self.fitted, self.device)
         band = sources.served_band(candidates, self.sources)
         # a yardstick without enough history at this origin: the volatility band stands in
         band = np.where(np.isfinite(band), band, candidates["volatility"])

@@ -12,9 +12,9 @@ table. A new band is one class here and one line in ``SOURCES``.
 - ``empirical``, ``ewma``, ``fhs``: the model-free rolling bands of bands.py (nothing to fit).
 
 The four but ``volatility`` are *yardsticks* (CONTRACT.md): bands built without a learned model,
-that every served band is printed and gated next to. The optional LSTM (train.py) adds a learned
-band on top of these; it is not a source here because it is trained, not fit, and is stored as
-weights.
+that every served band is printed and gated next to. A learned model (learned.py; the LSTM, off by
+default) adds its band beside these through its own seam: it is trained, not fit, and stored as
+weights; from there on its band is one more candidate, chosen, served and gated like these.
 """
 from __future__ import annotations
 

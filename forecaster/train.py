@@ -4,7 +4,8 @@ The span is split by time: the last ``val_steps`` steps are the validation slice
 validation read rows up to the split only; validation origins are at or after it.
 
 1. Every band source (sources.py: the volatility model, the GARCH yardstick and the rolling
-   yardsticks) is fit up to the split, and the learned LSTM trained if ``config.learned`` asks.
+   yardsticks) is fit up to the split, and the learned model ``config.learned`` names (learned.py;
+   none by default) trained.
 2. Every band is scored out of sample on the validation origins, and per horizon the band to serve
    is chosen (calibrate.choose_served): the mean of the volatility model's and GARCH's bands,
    unless one band beats that mean beyond chance there.
@@ -22,11 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import calibrate, serialize, sources, windows
+from . import calibrate, learned, serialize, sources, windows
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import NotEnoughHistory
 from .frames import candles_frame, step_grid
+from .learned import LearnedFit
 
 MIN_TRAIN_SAMPLES = 64
 MIN_VAL_SAMPLES = 24
@@ -94,16 +96,12 @@ def describe_sources(specs: list[str]) -> str:
     return ", ".join(runs)
 
 
-def _learned(s, train_o, val_o, fitted, cfg, device, stop, progress):
-    """The optional LSTM: (fit or None, its validation band or None, validation median)."""
-    if cfg.learned != "lstm":
-        return None, None, np.zeros((len(val_o), cfg.horizon))
-    from . import lstm_band  # torch training: only when asked for
-
-    vol = fitted["volatility"].model
-    tr, va = lstm_band.samples(s, train_o, cfg, vol), lstm_band.samples(s, val_o, cfg, vol)
-    fit = lstm_band.train_lstm(tr, va, vol, cfg, device, stop=stop, progress=progress)
-    return fit, fit.val_band, fit.val_center
+def _learned(s, train_o, val_o, fitted, cfg, device, stop, progress) -> LearnedFit | None:
+    """The learned model ``cfg.learned`` names, trained; None without one."""
+    model = learned.get(cfg.learned)
+    if model is None:
+        return None
+    return model.train(s, train_o, val_o, fitted, cfg, device, stop=stop, progress=progress)
 
 
 def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str = "cpu", *,
@@ -125,9 +123,10 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
     train_o, val_o, split = _origins(s, config, first)
     fitted = sources.fit_all(s, first, split, config.horizon)
     candidates = {name: f.band(s, val_o) for name, f in fitted.items()}
-    lstm, lstm_band_val, center = _learned(s, train_o, val_o, fitted, config, device, stop, progress)
-    if lstm is not None:
-        candidates["lstm"] = lstm_band_val
+    fit = _learned(s, train_o, val_o, fitted, config, device, stop, progress)
+    if fit is not None:
+        candidates[config.learned] = fit.val_band
+    center = fit.val_center if fit is not None else learned.naive_center(len(val_o), config.horizon)
     ret = windows.log_returns_ahead(s, val_o, config.horizon)
     close = s.close[val_o]
     block = step.bootstrap_block(config.horizon)
@@ -137,14 +136,14 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
         candidates, sources.served_band(candidates, specs), [k for k in sources.YARDSTICKS if k in candidates], ret, close, block)
     serving = sources.fit_all(s, first, len(s.log_close) - 1, config.horizon)
     metrics.update(
-        n_train=int(len(train_o)), n_val=int(len(val_o)), epochs=int(lstm.epochs if lstm else 0),
-        device=str(device) if lstm else "cpu", train_seconds=round(time.perf_counter() - started, 3),
-        shrink=lstm.calibration["shrink"] if lstm else [0.0] * config.horizon, sources=specs)
+        n_train=int(len(train_o)), n_val=int(len(val_o)), epochs=int(fit.epochs if fit else 0),
+        device=str(device) if fit else "cpu", train_seconds=round(time.perf_counter() - started, 3),
+        shrink=fit.stats["shrink"] if fit else [0.0] * config.horizon, sources=specs)
     stats = {"bands": {name: f.to_dict() for name, f in serving.items()}, "sources": specs,
-             **(lstm.calibration if lstm else {})}
+             **(fit.stats if fit else {})}
     start = s.times[first] if first else frame.index[0]
     meta = {"config": config.to_dict(), "stats": stats, "metrics": metrics,
             "n_features": windows.N_FEATURES, "train_start": start.isoformat(),
             "train_end": frame.index[-1].isoformat()}
-    weights = serialize.dump(lstm.model.state_dict() if lstm else {}, meta)
+    weights = serialize.dump(fit.state if fit else {}, meta)
     return TrainResult(weights, metrics, config, start.to_pydatetime(), frame.index[-1].to_pydatetime())
