@@ -418,7 +418,8 @@ def test_the_coverage_alert_query_gives_one_figure_per_market_as_the_read_only_r
 def test_every_metric_the_dashboard_and_alerts_read_is_one_the_worker_exports(pipeline_pg):
     from db.engine import make_engine, make_session_factory
     from exchanges.base import parse_market
-    from jobs.runtime.health import DaemonState, Metrics
+    from daemon.metrics import Metrics
+    from daemon.state import DaemonState
 
     market = parse_market("binance:ETH-USDT")
     engine = make_engine(pipeline_pg.url)
