@@ -59,12 +59,12 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 class Daemon:
     def __init__(self, services: Services, *, train_workers: int = 1, clock=SYSTEM_CLOCK,
-                 jobs: UseCases = JOBS) -> None:
-        """`clock` and `jobs`: the real ones, or a test's fake clock and use cases."""
+                 jobs: UseCases = JOBS, locks=None) -> None:
+        """`clock`, `jobs`, `locks`: the real ones, or a test's fakes."""
         self.services, self.settings, self.clock = services, services.settings, clock
         self.markets: list[Market] = self.settings.market_list()
         self.stop = threading.Event()  # set on SIGTERM/SIGINT; training checks it between epochs
-        self.locks = make_job_locks(services)
+        self.locks = locks or make_job_locks(services)
         self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_hours, clock)
         self.metrics = Metrics(self.state)
         self.steps = Steps(services, self.locks, self.metrics, self.stop, clock)
