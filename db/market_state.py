@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from db.candles import newest_open_time
 from db.job_runs import failures_in_a_row
 from db.live_coverage import live_coverage_7d
-from db.models import ModelRun
 from db.model_runs import promoted_run
+from db.models import ModelRun
 from db.predictions import newest_origin
 
 
