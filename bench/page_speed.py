@@ -9,7 +9,7 @@ per market and hour, as the daemon writes them. Then, per database:
 - the page built in-process (jobs.web.pages.Pages.answer), --repeat times: median, p95, slowest;
 - the same while a training of the default model runs on a thread of the same process, as in the
   daemon (torch with all cores but one), and the delay it causes;
-- both again over HTTP from the daemon's own server (jobs/runtime/health.py). Note: until the
+- both again over HTTP from the daemon's own server (daemon/health_server.py). Note: until the
   server's watcher is woken by new connections (branch i21), each request there waits up to 250 ms
   for the watcher's selector timeout, which the HTTP figures include.
 Targets (issue 19): overview under 200 ms; a training delays it by under 100 ms.
@@ -41,7 +41,9 @@ from db.engine import make_engine, make_session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Candle, JobRun, ModelRun, Prediction  # noqa: E402
 from exchanges.base import Market  # noqa: E402
-from jobs.runtime.health import DaemonState, HealthServer, Metrics  # noqa: E402
+from daemon.health_server import HealthServer  # noqa: E402
+from daemon.metrics import Metrics  # noqa: E402
+from daemon.state import DaemonState  # noqa: E402
 from jobs.web.pages import Pages  # noqa: E402
 
 CSV = REPO / "tests" / "data" / "binance_ETHUSDT_1h_2023.csv.gz"

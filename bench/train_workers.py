@@ -1,5 +1,5 @@
 """How many trainings at once, with how many torch threads each, give the most fits per minute on this
-machine: the measurement behind FORECASTER_TRAIN_WORKERS=auto (jobs/runtime/training.py, docs/scaling.md).
+machine: the measurement behind FORECASTER_TRAIN_WORKERS=auto (daemon/training.py, docs/scaling.md).
 
 Each configuration runs in a fresh process (torch's thread pool is set once per process): W threads
 each fit the default model on 180 days of a real Upbit series (different series, as a daemon with

@@ -7,10 +7,15 @@ import socket
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from db.redact import mask_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# libpq keepalives of the daemon's lock connections: one whose network path died is noticed within
+# about a minute (and a check of the lock cannot hang for the kernel's default of hours).
+LOCK_CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 5, "keepalives_count": 3,
+                          "tcp_user_timeout": 30_000}
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -25,6 +30,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     name = f"forecaster {socket.gethostname()} pid {os.getpid()}"[:63]
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_recycle=1800,
                          connect_args={"application_name": name})
+
+
+def make_lock_engine(url: str) -> Engine:
+    """The second engine of a daemon on Postgres, for its job locks (daemon/pg_locks.py): each lock
+    is a transaction on a connection of its own, really closed when the job ends (NullPool: never
+    parked in a pool, where it would outlive the lock it held)."""
+    return create_engine(url, poolclass=NullPool, connect_args=LOCK_CLIENT_KEEPALIVES)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -11,7 +11,7 @@ from db.models import JobRun
 
 # Every job of the service, in the order `forecaster status` lists them: the one list of jobs.
 JOBS = ("ingest", "import", "train", "predict", "backtest")
-# The jobs the daemon runs on its schedules, each under a lock per market (jobs/runtime/locks.py).
+# The jobs the daemon runs on its schedules, each under a lock per market (daemon/locks.py).
 DAEMON_JOBS = ("ingest", "train", "predict")
 STATUSES = ("running", "ok", "failed", "skipped")
 

@@ -266,7 +266,7 @@ class CandleGap(Base):
 class JobLock(Base):
     """One row per job and market: the daemon that holds the row's lock (SELECT ... FOR UPDATE, in a
     transaction on a connection of its own) runs that job for that market. Locking a row needs the
-    UPDATE privilege, which the read-only BI role does not have (jobs/runtime/locks.py). `done_for` is the
+    UPDATE privilege, which the read-only BI role does not have (daemon/pg_locks.py). `done_for` is the
     schedule slot (fire time) whose run of this job finished, set in the same transaction that
     releases the lock: the work of a slot is done once, by whichever daemon got to it."""
 
@@ -284,7 +284,7 @@ class JobLock(Base):
 class DaemonLease(Base):
     """A daemon's lease on the job locks it holds (Postgres): renewed every third of the lease while
     it runs; once `expires_at` has passed, another daemon ends the lock connections of `owner` (their
-    application_name begins with it) so that its claims pass on (jobs/runtime/leases.py)."""
+    application_name begins with it) so that its claims pass on (daemon/leases.py)."""
 
     __tablename__ = "daemon_leases"
 

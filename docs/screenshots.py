@@ -92,7 +92,9 @@ def main(argv=None) -> int:
 def serve_and_shoot(url: str, found: tuple[str, str], out: Path) -> list[Path]:
     from db.engine import make_engine, make_session_factory
     from exchanges.base import parse_market
-    from jobs.runtime.health import DaemonState, HealthServer, Metrics
+    from daemon.health_server import HealthServer
+    from daemon.metrics import Metrics
+    from daemon.state import DaemonState
     from jobs.web.pages import Pages
     from tests.browser import console_errors, full_page_screenshot, start_chromium
     markets = [parse_market(m) for m in [*SERIES, NEVER_INGESTED]]

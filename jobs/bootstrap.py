@@ -9,7 +9,7 @@ import requests
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import make_engine, make_session_factory, safe_url
+from db.engine import make_engine, make_lock_engine, make_session_factory, safe_url
 from db.migrate import current_revision, head_revision
 from exchanges.base import ExchangeClient
 from jobs.settings import Settings, load_settings
@@ -27,6 +27,7 @@ class Services:
     _http: requests.Session | None = field(default=None, repr=False)
     # One client per exchange, made on first use; a caller may hand in its own (the tests: fast retries).
     clients: dict[str, ExchangeClient] = field(default_factory=dict, repr=False)
+    _lock_engine: Engine | None = field(default=None, repr=False)
 
     @property
     def http(self) -> requests.Session:
@@ -41,6 +42,13 @@ class Services:
             self.clients[exchange] = make_client(exchange, self.settings.exchange_url(exchange), self.http,
                                                   timeout=self._timeout())
         return self.clients[exchange]
+
+    def lock_engine(self) -> Engine:
+        """The engine of the daemon's job locks on Postgres (db/engine.py make_lock_engine), made on
+        first use: only a daemon on Postgres needs it."""
+        if self._lock_engine is None:
+            self._lock_engine = make_lock_engine(self.settings.database_url)
+        return self._lock_engine
 
     def _timeout(self) -> tuple[float, float]:
         """(connect, read) seconds: FORECASTER_HTTP_TIMEOUT_SECONDS bounds both, connect at most 5."""
@@ -60,6 +68,8 @@ class Services:
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
         self.engine.dispose()
 
 

@@ -237,7 +237,7 @@ def backtest(settings, market: str = typer.Option(..., "--market", "-m", metavar
 @command(daemon=True)
 def run(settings):
     """The long-running daemon: ingest, retrain and predict on schedules, catching up at start."""
-    from jobs.runtime.daemon import run_daemon
+    from daemon.run import run_daemon
     raise typer.Exit(run_daemon(settings))
 
 

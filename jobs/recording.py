@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.job_runs import finish_job_run, start_job_run
+from db.job_runs import fail_stale_running, finish_job_run, start_job_run
+from db.model_runs import fail_stale_training
 from db.redact import mask_secrets
 from db.statistics import analyze_after_write
 from exchanges.base import Market
@@ -92,3 +93,15 @@ def _finish(sessions, run_id, status, rows, message) -> None:
                             "(this worker had lost its lock); that record stands", run_id, status)
     except Exception as exc:  # the database itself may be what failed; the log line still tells
         log.warning("could not record job run %s as %s: %s", run_id, status, one_line(exc))
+
+
+def fail_abandoned(sessions: sessionmaker[Session], job: str, market: Market, message: str) -> tuple[int, int]:
+    """Mark the `running` runs of `job` for `market` failed with `message` (for train, its `training`
+    model runs too): what a dead process, or a run that lost the database before it could record
+    its end, left behind. Only for a caller holding the job's lock, so nothing of it can be running.
+    Returns (job runs, model runs) marked."""
+    key = {"exchange": market.exchange, "symbol": market.symbol, "interval": market.interval}
+    with sessions() as s, s.begin():
+        runs = fail_stale_running(session=s, job=job, message=message, **key)
+        models = fail_stale_training(session=s, **key) if job == "train" else 0
+    return runs, models

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
     misfire_grace_seconds: int = 600
     # Trainings at once per daemon: "auto" (1 on a GPU; on a CPU the measured best, see
-    # jobs/runtime/training.py) or a number; the rest wait, stalest model first.
+    # daemon/training.py) or a number; the rest wait, stalest model first.
     train_workers: Literal["auto"] | int = "auto"
     ingest_workers: int = 4               # ingest + forecast of markets at once, beside the trainings
     lock_lease_seconds: float = 60.0      # Postgres: a frozen daemon's job locks pass on after this
@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     @field_validator("ingest_cron", "retrain_cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from jobs.runtime.schedules import cron_trigger
+        from daemon.schedules import cron_trigger
         trigger = cron_trigger(v)  # raises ValueError with the reason
         if trigger.get_next_fire_time(None, datetime.now(timezone.utc)) is None:
             raise ValueError(f"{v!r} never fires (no such date)")

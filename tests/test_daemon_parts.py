@@ -7,13 +7,17 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent,
+                                JobSubmissionEvent)
 
+from daemon.locks import LocalJobLocks, LockLost
+from daemon.metrics import Metrics
+from daemon.pg_locks import PgJobLocks
+from daemon.process_lock import DaemonRefused, ProcessLock
+from daemon.scheduling import SchedulerEvents
+from daemon.state import DaemonState
+from db.engine import make_lock_engine
 from exchanges.base import parse_market
-from jobs.bootstrap import bootstrap
-from jobs.runtime.daemon import CycleFailed, Daemon
-from jobs.runtime.health import DaemonState, Metrics
-from jobs.runtime.locks import DaemonRefused, LocalJobLocks, LockLost, PgJobLocks, ProcessLock
 from jobs.settings import SettingsError, load_settings
 
 ETH_KRW, ETH_USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
@@ -26,7 +30,7 @@ def test_postgres_row_locks_admit_one_worker_per_job_and_market(pg_url):
     engine = make_engine(pg_url)
     upgrade(engine)
     engine.dispose()
-    a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)  # two engines: two daemons
+    a, b = PgJobLocks(make_lock_engine(pg_url)), PgJobLocks(make_lock_engine(pg_url))  # two engines: two daemons
     try:
         with a.hold("ingest", ETH_KRW) as first:
             assert first
@@ -64,7 +68,7 @@ def test_a_lock_whose_connection_is_terminated_knows_it_is_lost(pg_url):
     engine = make_engine(pg_url)
     upgrade(engine)
     engine.dispose()
-    a, b = PgJobLocks(pg_url), PgJobLocks(pg_url)
+    a, b = PgJobLocks(make_lock_engine(pg_url)), PgJobLocks(make_lock_engine(pg_url))
     try:
         with a.hold("train", ETH_KRW) as held:
             assert held and held.lost() is None
@@ -172,25 +176,23 @@ def test_model_overrides_setting_is_checked_at_start(monkeypatch):
             load_settings()
 
 
-def test_scheduler_listener_logs_errors_and_misses_in_one_line(sqlite_url, caplog):
-    services = bootstrap(load_settings(database_url=sqlite_url, markets="bithumb:ETH-KRW"))
-    daemon = Daemon(services)
+def test_scheduler_listener_logs_errors_misses_and_overruns_in_one_line(caplog):
+    events = SchedulerEvents(DaemonState.for_markets([ETH_KRW], max_lag_hours=3), misfire_grace_seconds=600)
     when = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
     with caplog.at_level(logging.INFO, logger="forecaster.daemon"):
-        daemon._on_scheduler_event(JobExecutionEvent(EVENT_JOB_MISSED, "ingest:bithumb:ETH-KRW", "default", when))
-        daemon._on_scheduler_event(JobExecutionEvent(EVENT_JOB_ERROR, "ingest:bithumb:ETH-KRW", "default", when,
-                                                     exception=CycleFailed("already logged"), traceback="tb"))
-        daemon._on_scheduler_event(JobExecutionEvent(EVENT_JOB_ERROR, "retrain:bithumb:ETH-KRW", "default", when,
-                                                     exception=KeyError("bug\nsecond line"), traceback="tb"))
+        events(JobExecutionEvent(EVENT_JOB_MISSED, "ingest", "default", when))
+        events(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "ingest-15m", "default", [when]))
+        events(JobExecutionEvent(EVENT_JOB_ERROR, "retrain", "default", when, exception=KeyError("bug\nsecond line"),
+                                 traceback="tb"))
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 2, lines  # a fault the job already logged is not logged again
-    assert "ingest:bithumb:ETH-KRW missed its run of 2024-05-01T12:00:00Z" in lines[0]
-    assert lines[1].startswith("job retrain:bithumb:ETH-KRW failed unexpectedly: KeyError") and "\n" not in lines[1]
-    services.close()
+    assert len(lines) == 3, lines
+    assert "job ingest missed its run of 2024-05-01T12:00:00Z by more than 600s" in lines[0]
+    assert lines[1] == "job ingest-15m skipped its run of 2024-05-01T12:00:00Z: its previous run still runs"
+    assert lines[2].startswith("job retrain failed unexpectedly: KeyError") and "\n" not in lines[2]
 
 
 def test_a_run_belongs_to_the_latest_fire_time_of_its_schedule_however_late_it_starts():
-    from jobs.runtime.schedules import cron_trigger, latest_fire_time
+    from daemon.schedules import cron_trigger, latest_fire_time
     now = datetime(2026, 11, 28, 10, 47, 13, 500000, tzinfo=timezone.utc)
     at = lambda *a: datetime(*a, tzinfo=timezone.utc)  # noqa: E731
     assert latest_fire_time(cron_trigger("30 0 * * *"), now) == at(2026, 11, 28, 0, 30)
@@ -203,7 +205,7 @@ def test_a_run_belongs_to_the_latest_fire_time_of_its_schedule_however_late_it_s
 def test_a_work_pool_runs_at_most_its_size_at_once_and_each_key_once_at_a_time():
     import time
 
-    from jobs.runtime.pools import WorkPool
+    from daemon.pools import WorkPool
     pool = WorkPool("test", 2)
     release = threading.Event()
     ran: list[str] = []
@@ -230,7 +232,7 @@ def test_a_work_pool_runs_at_most_its_size_at_once_and_each_key_once_at_a_time()
 
 
 def test_train_workers_is_auto_or_a_number():
-    from jobs.runtime.training import cpu_count, resolve_train_workers
+    from daemon.training import cpu_count, resolve_train_workers
     assert resolve_train_workers("auto", "cpu") == cpu_count()  # one per core, one thread each
     assert resolve_train_workers(3, "cpu") == 3
     for bad in ("0", "65", "two", "1.5"):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from daemon.market_health import TRAIN_FAILURES_UNHEALTHY
+from daemon.state import DaemonState
 from db.job_runs import finish_job_run, start_job_run
 from db.engine import make_engine
 from db.migrate import upgrade
 from exchanges.base import parse_market
-from jobs.runtime.health import DaemonState
-from jobs.runtime.market_health import TRAIN_FAILURES_UNHEALTHY
 from tests.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
 from tests.fake_exchange import FakeExchange
 

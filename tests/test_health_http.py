@@ -10,8 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 
+from daemon.health_server import HealthServer
+from daemon.metrics import Metrics
+from daemon.state import DaemonState
 from exchanges.base import parse_market
-from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from tests.test_deploy import compose
 
 MARKETS = [parse_market(m) for m in ("bithumb:ETH-KRW", "upbit:ETH-KRW", "binance:ETH-USDT")]
@@ -55,7 +57,7 @@ def test_a_burst_of_scrapes_is_answered_in_full_and_in_time():
 
 
 def test_stalled_clients_hold_no_threads_and_do_not_delay_a_scrape():
-    from jobs.runtime.http_server import MAX_THREADS
+    from daemon.http_server import MAX_THREADS
     baseline = threading.active_count()
     server = serve()
     stalled = []
@@ -75,7 +77,7 @@ def test_stalled_clients_hold_no_threads_and_do_not_delay_a_scrape():
 
 
 def test_silent_and_trickling_clients_are_cut_off_at_the_deadline():
-    from jobs.runtime.http_server import CONNECTION_DEADLINE_SECONDS
+    from daemon.http_server import CONNECTION_DEADLINE_SECONDS
     server = serve()
     limit = CONNECTION_DEADLINE_SECONDS + 2
 
@@ -119,7 +121,7 @@ def test_it_listens_on_loopback_unless_told_otherwise_and_compose_opens_it_in_th
 def test_clients_trickling_their_headers_hold_no_handler_and_do_not_delay_a_probe():
     """16 clients sending a header byte every 0.2 s (issue 21): a handler thread takes a connection
     only once its whole request head is in, so all 8 stay free for the probes."""
-    from jobs.runtime.http_server import MAX_THREADS
+    from daemon.http_server import MAX_THREADS
     server = serve()
     stop = threading.Event()
 

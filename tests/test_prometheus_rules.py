@@ -11,8 +11,9 @@ import subprocess
 import pytest
 import yaml
 
+from daemon.metrics import Metrics
+from daemon.state import DaemonState
 from exchanges.base import parse_market
-from jobs.runtime.health import DaemonState, Metrics
 from tests.conftest import REPO
 from tests.test_sql_intervals import KEYS, store  # noqa: F401 (a fixture: one market in 1h, 4h and 1d)
 

@@ -14,8 +14,10 @@ import urllib.request
 
 import pytest
 
+from daemon.health_server import HealthServer
+from daemon.metrics import Metrics
+from daemon.state import DaemonState
 from exchanges.base import parse_market
-from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from tests.conftest import REPO
 
 PROMETHEUS = shutil.which("prometheus")

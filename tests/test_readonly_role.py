@@ -233,14 +233,16 @@ def old_advisory_key(job: str, market: str) -> int:
 
 
 def test_the_role_cannot_take_block_or_break_the_daemons_locks_nor_use_up_connections(database):
+    from daemon.pg_locks import PgJobLocks
+    from db.engine import make_lock_engine
     from exchanges.base import parse_market
-    from jobs.runtime.locks import PgJobLocks
 
     dsn, url, role = database
     migrate_and_fill(url)
     result = run_script(dsn, role, connection_limit="3")
     assert result.returncode == 0, result.stderr
-    locks = PgJobLocks(url)
+    lock_engine = make_lock_engine(url)
+    locks = PgJobLocks(lock_engine)
     with as_bi(dsn, role) as bi, as_bi(dsn, role) as bi_reader:
         # What stopped every ingest before: the daemon's advisory keys, held by the BI role.
         for job in ("ingest", "train", "predict"):
@@ -264,6 +266,7 @@ def test_the_role_cannot_take_block_or_break_the_daemons_locks_nor_use_up_connec
         finally:
             bi_reader.execute("ROLLBACK")
             locks.close()
+            lock_engine.dispose()
         # Its connections are capped (3 here); it cannot lift the cap itself.
         with as_bi(dsn, role):
             with pytest.raises(psycopg.OperationalError, match="too many connections for role"):

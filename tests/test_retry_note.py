@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from daemon.retry_note import retry_note
 from exchanges.base import parse_market
-from jobs.runtime.retry_note import retry_note
 from jobs.settings import load_settings
 
 NOW = datetime(2024, 1, 1, 10, 7, tzinfo=timezone.utc)

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 import pytest
 
+from daemon.pools import WorkPool, group_limit_for
 from db.engine import make_engine
 from db.migrate import upgrade
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
-from jobs.runtime.pools import WorkPool, group_limit_for
 from tests.daemon_harness import MarketFeed, as_utc, daemon_env, query, start_daemon  # noqa: F401
 from tests.fake_exchange import KRW_CSV, FakeExchange, load_csv_slice
 

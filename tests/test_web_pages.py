@@ -8,9 +8,11 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from daemon.health_server import HealthServer
+from daemon.metrics import Metrics
+from daemon.state import DaemonState
 from db.models import Candle, JobRun, ModelRun, Prediction
 from exchanges.base import parse_market
-from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from jobs.web.pages import Pages
 
 KRW = parse_market("bithumb:ETH-KRW")

@@ -23,6 +23,7 @@ import os
 import threading
 from datetime import datetime
 
+from daemon.clock import SYSTEM_CLOCK
 from exchanges.base import Market
 from jobs.recording import describe_error
 
@@ -66,9 +67,10 @@ def use_torch_threads(threads: int) -> None:
 
 
 class TrainingWorkers:
-    def __init__(self, size: int, cycles, locks, state, markets: list[Market], stop: threading.Event) -> None:
+    def __init__(self, size: int, cycles, locks, state, markets: list[Market], stop: threading.Event,
+                 clock=SYSTEM_CLOCK) -> None:
         self.size, self.cycles, self.locks, self.state = size, cycles, locks, state
-        self.markets, self.stop = markets, stop
+        self.markets, self.stop, self.clock = markets, stop, clock
         self._cond = threading.Condition()
         self._first: list[Market] = []  # markets waiting for their first model, in order of request
         self._slot: datetime | None = None  # the retrain slot whose work is not all claimed yet
@@ -145,7 +147,7 @@ class TrainingWorkers:
                     market, slot = None, self._slot
             if market is not None:
                 try:
-                    self.cycles.run_logged(self.cycles.retrain_cycle, market, only_if_no_model=True)
+                    self.cycles.retrain_cycle(market, only_if_no_model=True)
                 finally:
                     self._end(market)
             elif not self._retrain_next(slot):
@@ -165,7 +167,7 @@ class TrainingWorkers:
                 self._retry_s = RETRY_FIRST_S
                 self._begin(held.market)
                 try:
-                    self.cycles.run_logged(self.cycles.retrain_cycle, held.market, lock=held, slot=slot)
+                    self.cycles.retrain_cycle(held.market, lock=held, slot=slot)
                 finally:
                     self._end(held.market)
                 return True
@@ -174,8 +176,7 @@ class TrainingWorkers:
                 wait, self._retry_s = self._retry_s, min(RETRY_MAX_S, self._retry_s * 2)
             log.warning("retrain of the %s schedule paused: %s; claiming the markets left again in %.0fs",
                         f"{slot:%Y-%m-%dT%H:%M:%S}Z", describe_error(exc), wait)
-            self.stop.wait(wait)
-            return not self.stop.is_set()
+            return not self.clock.wait(self.stop, wait)
 
     def _stalest_first(self) -> list[Market]:
         """Markets without a promoted model first, then the oldest promoted model first."""

@@ -1,6 +1,6 @@
 """Leases on the daemon's job locks (Postgres; issue 21): a claim expires unless renewed.
 
-A job lock is a row lock held by a transaction on a connection of its own (jobs/runtime/locks.py),
+A job lock is a row lock held by a transaction on a connection of its own (daemon/pg_locks.py),
 and it lives as long as that connection. A frozen daemon (SIGSTOP, a paused VM) keeps its
 connections, since the kernel still answers their keepalives, and so would keep its markets for as
 long as it is frozen. So every daemon renews a lease in `daemon_leases` every third of
