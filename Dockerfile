@@ -25,6 +25,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY forecaster ./forecaster
 COPY db ./db
 COPY jobs ./jobs
+COPY cli ./cli
+COPY reports ./reports
 COPY exchanges ./exchanges
 COPY migrations ./migrations
 RUN pip install --no-deps . && forecaster --help > /dev/null

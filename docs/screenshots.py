@@ -93,7 +93,7 @@ def serve_and_shoot(url: str, found: tuple[str, str], out: Path) -> list[Path]:
     from db.engine import make_engine, make_session_factory
     from exchanges.base import parse_market
     from jobs.runtime.health import DaemonState, HealthServer, Metrics
-    from jobs.web.pages import Pages
+    from reports.web.pages import Pages
     from tests.browser import console_errors, full_page_screenshot, start_chromium
     markets = [parse_market(m) for m in [*SERIES, NEVER_INGESTED]]
     engine = make_engine(url)

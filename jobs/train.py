@@ -27,7 +27,7 @@ from db.model_runs import load_weights, promoted_run, prune_weights, record_fail
 from db.model_runs import promote as promote_run
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.figures import band_verdict, validation_line
+from reports.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
 
 if TYPE_CHECKING:

@@ -138,7 +138,7 @@ def test_usage_errors_and_job_failures_are_one_error_line(sqlite_url, tmp_path):
 def test_every_option_has_help_and_times_say_their_format():
     from typer.main import get_command
 
-    from jobs.cli import app
+    from cli.main import app
 
     def commands(group, path=()):
         for name, cmd in getattr(group, "commands", {}).items():

@@ -12,7 +12,7 @@ from db.job_runs import finish_job_run, start_job_run
 from db.model_runs import promote, record_trained, start_model_run
 from db.predictions import write_predictions
 from exchanges.base import Candle, parse_market
-from jobs.status import collect_status, render_status
+from reports.status import collect_status, render_status
 from tests.cli import run_cli
 
 KRW, USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")

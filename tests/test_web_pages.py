@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from db.models import Candle, JobRun, ModelRun, Prediction
 from exchanges.base import parse_market
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
-from jobs.web.pages import Pages
+from reports.web.pages import Pages
 
 KRW = parse_market("bithumb:ETH-KRW")
 USDT = parse_market("binance:ETH-USDT")

@@ -132,7 +132,7 @@ class Daemon:
         self._resume_retrain()
         server = None
         if self.settings.http_port:
-            from jobs.web.pages import Pages
+            from reports.web.pages import Pages
             pages = Pages(self.services.sessions, self.markets)
             server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host,
                                   pages=pages).start()

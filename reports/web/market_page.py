@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from db.overview import closes_since, past_bands
 from exchanges.base import Market
-from jobs.web.accuracy import LiveAccuracy
-from jobs.web.chart import ChartData, render_chart
-from jobs.web.format import esc, percent, zone_for
-from jobs.web.overview import MarketRow, read_row, render_overview
+from reports.web.accuracy import LiveAccuracy
+from reports.web.chart import ChartData, render_chart
+from reports.web.format import esc, percent, zone_for
+from reports.web.overview import MarketRow, read_row, render_overview
 
 # How far back the chart reaches: about 170-200 candles of each interval, readable at 960 px.
 WINDOW = {"15m": timedelta(days=2), "1h": timedelta(days=7), "4h": timedelta(days=30), "1d": timedelta(days=180)}

@@ -16,7 +16,7 @@ from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import Market
-from jobs.figures import validation_line
+from reports.figures import validation_line
 
 if TYPE_CHECKING:
     from jobs.bootstrap import Services

@@ -11,8 +11,8 @@ from urllib.parse import quote
 from db.job_runs import DAEMON_JOBS
 from db.overview import ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle, promoted_model
 from exchanges.base import Market
-from jobs.web.accuracy import Accuracy, LiveAccuracy
-from jobs.web.format import esc, percent, price, when, zone_for
+from reports.web.accuracy import Accuracy, LiveAccuracy
+from reports.web.format import esc, percent, price, when, zone_for
 
 
 @dataclass(frozen=True)

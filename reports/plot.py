@@ -24,7 +24,7 @@ from db.candles import load_frame, newest_open_time
 from db.predictions import load_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.figures import accuracy_line
+from reports.figures import accuracy_line
 
 if TYPE_CHECKING:
     from jobs.bootstrap import Services
