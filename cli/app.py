@@ -12,8 +12,8 @@ from typing import Optional
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Hourly crypto candles, an LSTM forecaster judged against the naive forecast, "
-                       "forecasts as SQL tables.")
+                  help="Crypto candles (hourly, or 15m, 4h, 1d), an LSTM forecaster judged against the naive "
+                       "forecast, forecasts as SQL tables.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 log = logging.getLogger("forecaster.cli")
@@ -74,6 +74,14 @@ def command(fn=None, *, daemon: bool = False):
     wrapper.__signature__ = inspect.signature(fn).replace(parameters=options)
     wrapper.__annotations__ = {p.name: p.annotation for p in options}
     return wrapper
+
+
+def old_option_name(value, old_value, name: str, old_name: str):
+    """The value of an option given by its name or by its old one (hidden, still accepted);
+    both at once is a usage error, as the two might differ."""
+    if value is not None and old_value is not None:
+        raise typer.BadParameter(f"{old_name} is the old name of {name}: give one of them")
+    return value if value is not None else old_value
 
 
 def chosen_markets(settings, market: Optional[list[str]]):

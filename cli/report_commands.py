@@ -57,7 +57,7 @@ def plot(settings, market: str = typer.Option(..., "--market", "-m", metavar="MA
          days: int = typer.Option(14, min=1, help="days of candles and forecast origins shown, up to the "
                                   "newest candle"),
          kind: ChartKind = typer.Option(ChartKind.live, "--kind", help="which forecasts"),
-         horizon: Optional[int] = typer.Option(None, "--horizon", min=1, help="hours ahead of the band drawn "
+         horizon: Optional[int] = typer.Option(None, "--horizon", min=1, help="steps ahead of the band drawn "
                                                "along the past, with its hits and misses (default: the longest)"),
          tz: str = typer.Option("UTC", "--tz", help="time zone of the time axis, e.g. Asia/Seoul")):
     """Actual closes, the newest forecast with its 80% band, and how past bands did."""

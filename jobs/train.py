@@ -1,6 +1,6 @@
 """The train job: fit a model on a market's recent closed candles, judge it, promote it or not.
 
-The gate: a new model is promoted only if, on the validation slice (the latest hours of its own
+The gate: a new model is promoted only if, on the validation slice (the latest steps of its own
 training span), its median is at least as accurate as the naive forecast and not worse than the
 model promoted now, scored on the same origins, and at no horizon does a yardstick have a lower
 interval score than its band by more than chance (the per-horizon block test of

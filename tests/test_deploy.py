@@ -67,8 +67,8 @@ def ignore_patterns(name: str) -> list[str]:
 
 
 def settings_variables() -> set[str]:
-    from jobs.settings import ENV_PREFIX, Settings
-    return {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    from jobs.settings import setting_variables
+    return setting_variables()
 
 
 def test_five_services_in_order_with_volume_healthchecks_and_restart_policy():

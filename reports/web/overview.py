@@ -13,6 +13,7 @@ from db.overview import ForecastStep, LastRun, PromotedModel, last_job_runs, lat
 from exchanges.base import Market
 from reports.web.accuracy import Accuracy, LiveAccuracy
 from reports.web.format import esc, percent, price, when, zone_for
+from reports.words import describe_steps
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,7 @@ def _candle_cell(r: MarketRow, zone) -> str:
 def _lag_cell(r: MarketRow) -> str:
     if r.lag_steps is None:
         return "-"
-    unit = f"{r.market.interval} candle" + ("" if r.lag_steps == 1 else "s")
-    text = "up to date" if r.lag_steps == 0 else f"{r.lag_steps} {esc(unit)} behind"
+    text = "up to date" if r.lag_steps == 0 else f"{esc(describe_steps(r.lag_steps, r.market.interval))} behind"
     return f'<span class="lag" data-lag="{r.lag_steps}">{text}</span>'
 
 
