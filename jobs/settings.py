@@ -10,9 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from db.redact import mask_secrets, remember_secrets_of
 from exchanges.base import Market, parse_market
 from exchanges.registry import DEFAULT_URLS
-from jobs.settings_validation import (ENV_PREFIX, MAX_BACKFILL_DAYS, MAX_HTTP_TIMEOUT_SECONDS,  # noqa: F401
-                                      MAX_MISFIRE_GRACE_SECONDS, MAX_TRAIN_STEPS, MIN_HTTP_TIMEOUT_SECONDS,
-                                      SettingChecks)
+# The bounds are the checks'; the command line bounds its options with the same ones.
+from jobs.settings_validation import ENV_PREFIX, MAX_BACKFILL_DAYS, MAX_TRAIN_STEPS, SettingChecks  # noqa: F401
 
 # Settings whose old name said hours but that count steps of each market's interval: new field ->
 # old field. The old variable is still read (docs/glossary.md); setting both is an error.
