@@ -26,6 +26,8 @@ COPY forecaster ./forecaster
 COPY db ./db
 COPY jobs ./jobs
 COPY daemon ./daemon
+COPY cli ./cli
+COPY reports ./reports
 COPY exchanges ./exchanges
 COPY migrations ./migrations
 RUN pip install --no-deps . && forecaster --help > /dev/null

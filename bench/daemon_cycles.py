@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     with FakeExchange() as fake:
         feeds = {m: MarketFeed(fake, m, hours=1900, held_back=args.cycles + 1) for m in MARKETS}
         env = daemon_env(url, fake, MARKETS, ingest_cron=f"*/{args.tick} * * * * *", backfill_days=75,
-                         train_hours=1600, model_overrides=json.dumps(MODEL), log_level="WARNING")
+                         train_steps=1600, model_overrides=json.dumps(MODEL), log_level="WARNING")
         daemon = DaemonProcess(env, workdir / "daemon.log")
         pid = daemon.proc.pid
 

@@ -6,7 +6,7 @@ Fills a fresh SQLite file and a fresh Postgres database (dropped afterwards unle
 (the real Binance ETH-USDT series of tests/data, scaled per market), a live forecast of 24 horizons
 from every hour of the last --forecast-days, a promoted model and an ingest, train and predict run
 per market and hour, as the daemon writes them. Then, per database:
-- the page built in-process (jobs.web.pages.Pages.answer), --repeat times: median, p95, slowest;
+- the page built in-process (reports.web.pages.Pages.answer), --repeat times: median, p95, slowest;
 - the same while a training of the default model runs on a thread of the same process, as in the
   daemon (torch with all cores but one), and the delay it causes;
 - both again over HTTP from the daemon's own server (daemon/health_server.py). Note: until the
@@ -44,7 +44,7 @@ from exchanges.base import Market  # noqa: E402
 from daemon.health_server import HealthServer  # noqa: E402
 from daemon.metrics import Metrics  # noqa: E402
 from daemon.state import DaemonState  # noqa: E402
-from jobs.web.pages import Pages  # noqa: E402
+from reports.web.pages import Pages  # noqa: E402
 
 CSV = REPO / "tests" / "data" / "binance_ETHUSDT_1h_2023.csv.gz"
 HORIZONS = 24

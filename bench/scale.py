@@ -172,7 +172,7 @@ def run(args) -> dict:
                 fake.set_candles(m, candles[:-1])
             base_env = {"FORECASTER_DATABASE_URL": url, "FORECASTER_MARKETS": ",".join(markets),
                         "FORECASTER_DEVICE": "cpu", "FORECASTER_TRAIN_WORKERS": args.workers,
-                        "FORECASTER_LOG_LEVEL": "INFO", "FORECASTER_HEALTHZ_MAX_LAG_HOURS": "3",
+                        "FORECASTER_LOG_LEVEL": "INFO", "FORECASTER_HEALTHZ_MAX_LAG_STEPS": "3",
                         **({"FORECASTER_MODEL_OVERRIDES": args.model} if args.model else {}), **fake.env()}
 
             # 1. catch-up from the empty store

@@ -65,7 +65,7 @@ class Daemon:
         self.markets: list[Market] = self.settings.market_list()
         self.stop = threading.Event()  # set on SIGTERM/SIGINT; training checks it between epochs
         self.locks = locks or make_job_locks(services)
-        self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_hours, clock)
+        self.state = DaemonState.for_markets(self.markets, self.settings.healthz_max_lag_steps, clock)
         self.metrics = Metrics(self.state)
         self.steps = Steps(services, self.locks, self.metrics, self.stop, clock)
         self.cycles = MarketCycles(services, self.steps, self.state, self._wake_training, jobs=jobs, clock=clock)
@@ -103,7 +103,7 @@ class Daemon:
         self.start_up()
         server = None
         if self.settings.http_port:
-            from jobs.web.pages import Pages
+            from reports.web.pages import Pages
             pages = Pages(self.services.sessions, self.markets)
             server = HealthServer(self.state, self.metrics, self.settings.http_port, self.settings.http_host,
                                   pages=pages).start()

@@ -1,5 +1,5 @@
 """The daemon's HTTP endpoints on a background thread: `/healthz` (daemon/state.py's health rule),
-`/metrics` (daemon/metrics.py) and, beside them, the pages of jobs/web."""
+`/metrics` (daemon/metrics.py) and, beside them, the pages of reports/web."""
 from __future__ import annotations
 
 import json
@@ -21,7 +21,7 @@ class HealthServer:
 
     def __init__(self, state: DaemonState, metrics: Metrics, port: int, host: str = "127.0.0.1",
                  pages=None) -> None:
-        """`pages`: jobs.web.pages.Pages, serving `/` and `/market/<key>` beside the endpoints."""
+        """`pages`: reports.web.pages.Pages, serving `/` and `/market/<key>` beside the endpoints."""
         handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics, "pages": pages})
         try:
             self._httpd = BoundedHTTPServer((host, port), handler)

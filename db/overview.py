@@ -1,4 +1,4 @@
-"""Read-only queries behind the daemon's pages (jobs/web): the same SELECTs on the same views a BI
+"""Read-only queries behind the daemon's pages (reports/web): the same SELECTs on the same views a BI
 role runs (docs/sql.md), each filtered by the whole market key so that an index answers it.
 
 Nothing here writes. `read_only(session)` makes a Postgres transaction read-only with a statement

@@ -95,7 +95,7 @@ def serve_and_shoot(url: str, found: tuple[str, str], out: Path) -> list[Path]:
     from daemon.health_server import HealthServer
     from daemon.metrics import Metrics
     from daemon.state import DaemonState
-    from jobs.web.pages import Pages
+    from reports.web.pages import Pages
     from tests.browser import console_errors, full_page_screenshot, start_chromium
     markets = [parse_market(m) for m in [*SERIES, NEVER_INGESTED]]
     engine = make_engine(url)

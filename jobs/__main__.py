@@ -1,3 +1,3 @@
-from jobs.cli import main
+from cli.main import main
 
 main()

@@ -15,7 +15,7 @@ from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.figures import accuracy_line
+from reports.figures import accuracy_line
 from jobs.progress import progress
 from jobs.recording import recorded
 from jobs.version import code_version

@@ -73,7 +73,8 @@ class GapReport:
     def describe(self) -> str:
         parts = []
         if self.filled_hours:
-            parts.append(f"filled {self.filled_hours} missing hours in {self.filled_gaps} gaps")
+            unit = "hours" if self.interval == "1h" else f"{self.interval} candles"  # as db.candles.describe_gaps
+            parts.append(f"filled {self.filled_hours} missing {unit} in {self.filled_gaps} gaps")
         if self.lacking:
             parts.append("the exchange lacks " + describe_gaps([g.as_tuple() for g in self.lacking],
                                                                interval=self.interval))
@@ -148,7 +149,8 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
             # The head has no stored candle before it to vouch that the exchange's data goes back further.
             fetched = client.fetch(market, gap.before, gap.last + 2 * step, known=None if is_head else gap.before)
         except ExchangeError as exc:
-            report.error = f"asking for the {gap.hours}h after {gap.before:%Y-%m-%dT%H}Z: {one_line(exc)}"
+            missing = f"{gap.hours}h" if market.interval == "1h" else f"{gap.hours} x {market.interval}"
+            report.error = f"asking for the {missing} after {gap.before:%Y-%m-%dT%H}Z: {one_line(exc)}"
             break
         found = [c for c in fetched if gap.first <= c.open_time <= gap.last]
         check()

@@ -1,40 +1,36 @@
-"""Typed settings from the environment and `.env` (prefix FORECASTER_), validated at start."""
+"""Typed settings from the environment and `.env` (prefix FORECASTER_), validated at start: the
+fields and their defaults here, the check of each value in jobs/settings_validation.py."""
 from __future__ import annotations
-
-import ipaddress
-import math
-import re
-from datetime import datetime, timezone
 
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import SettingsConfigDict
 
-from db.redact import mask_secrets, mask_url, remember_secrets_of
-from exchanges.base import Market, MarketError, parse_market
+from db.redact import mask_secrets, remember_secrets_of
+from exchanges.base import Market, parse_market
 from exchanges.registry import DEFAULT_URLS
+# The bounds are the checks'; the command line bounds its options with the same ones.
+from jobs.settings_validation import ENV_PREFIX, MAX_BACKFILL_DAYS, MAX_TRAIN_STEPS, SettingChecks  # noqa: F401
 
-ENV_PREFIX = "FORECASTER_"
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# Upper bounds: beyond them a value is a typo, and a date computed from it overflows (OverflowError
-# from timedelta) or a request waits forever. 10 years is more history than any of the exchanges has.
-MAX_BACKFILL_DAYS = 3650
-MAX_TRAIN_HOURS = 24 * 3650
-MAX_HTTP_TIMEOUT_SECONDS = 600.0
-# Below this no exchange answers, even on loopback, so every request would fail: a typo (ms for s).
-MIN_HTTP_TIMEOUT_SECONDS = 0.1
-MAX_MISFIRE_GRACE_SECONDS = 7 * 24 * 3600
+# Settings whose old name said hours but that count steps of each market's interval: new field ->
+# old field. The old variable is still read (docs/glossary.md); setting both is an error.
+RENAMED = {"train_steps": "train_hours", "healthz_max_lag_steps": "healthz_max_lag_hours"}
+
+
+def _read_as(field: str) -> AliasChoices:
+    """The variables a renamed setting is read from: its name, then its old one."""
+    return AliasChoices(ENV_PREFIX + field.upper(), ENV_PREFIX + RENAMED[field].upper())
 
 
 class SettingsError(Exception):
     """A setting has a bad value; the message is one line naming the variable."""
 
 
-class Settings(BaseSettings):
+class Settings(SettingChecks):
+    # populate_by_name: Settings(train_steps=...) in code, beside the variables' names in the environment.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore",
-                                      validate_default=True)
+                                      validate_default=True, populate_by_name=True)
 
     database_url: str = "sqlite:///forecaster.db"
     markets: str = "bithumb:ETH-KRW"
@@ -51,10 +47,12 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"          # 0.0.0.0 only where a container's port mapping needs it
     http_timeout_seconds: float = 20.0
     backfill_days: int = 730              # two years: the volatility model reads that far back
-    train_hours: int = 4320               # the training window: 180 days
+    # The training window, in steps of each market's interval (4320 for 1h: 180 days).
+    train_steps: int = Field(4320, validation_alias=_read_as("train_steps"))
     keep_models: int = 5                  # weights kept beside the promoted model, per market
     keep_forecast_days: int = 0           # live forecasts older than this are deleted daily; 0 keeps all
-    healthz_max_lag_hours: float = 3.0    # /healthz turns 503 when the newest candle is older
+    # /healthz turns 503 when more candles than this, in the market's steps, closed after the newest stored.
+    healthz_max_lag_steps: float = Field(3.0, validation_alias=_read_as("healthz_max_lag_steps"))
     misfire_grace_seconds: int = 600
     # Trainings at once per daemon: "auto" (1 on a GPU; on a CPU the measured best, see
     # daemon/training.py) or a number; the rest wait, stalest model first.
@@ -65,196 +63,6 @@ class Settings(BaseSettings):
     # smaller model for tests or slow machines. The horizon comes from FORECASTER_HORIZON.
     model_overrides: str = ""
 
-    @field_validator("database_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        from sqlalchemy.engine import make_url
-        try:
-            url = make_url(v)
-        except Exception:
-            raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///forecaster.db or "
-                             "postgresql+psycopg://user@host:5432/db)") from None
-        backend = url.get_backend_name()
-        # libpq's spellings: SQLAlchemy knows no `postgres://`, and reads plain `postgresql://` as
-        # psycopg2, which is not installed: the driver this project ships is psycopg 3.
-        if backend == "postgres" or url.drivername == "postgresql":
-            raise ValueError(f"write {_psycopg(v)} ({url.drivername}:// is libpq's spelling; SQLAlchemy "
-                             "needs postgresql+psycopg://)")
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
-        return v
-
-    @field_validator("markets")
-    @classmethod
-    def _markets(cls, v: str) -> str:
-        # Spaces around the commas are the list's layout; a newline inside an item is not (parse_market).
-        parts = [p.strip(" \t") for p in v.split(",") if p.strip(" \t")]
-        if not parts:
-            raise ValueError("no market given")
-        seen: dict[str, str] = {}
-        for p in parts:
-            try:
-                key = str(parse_market(p))
-            except MarketError as e:
-                raise ValueError(str(e)) from None
-            if key in seen:  # served twice, it would be ingested and trained twice
-                raise ValueError(f"{key} is listed twice (as {seen[key]!r} and {p!r})")
-            seen[key] = p
-        return ",".join(parts)
-
-    @field_validator("bithumb_url", "upbit_url", "binance_url")
-    @classmethod
-    def _exchange_url(cls, v: str) -> str:
-        from jobs.settings_checks import exchange_url_problem
-        problem = exchange_url_problem(v)
-        if problem:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        if not _DEVICE_RE.match(v.strip()):
-            raise ValueError(f"{v!r} is not one of auto, cpu, cuda, cuda:N, mps")
-        return v.strip()
-
-    @field_validator("horizon")
-    @classmethod
-    def _horizon(cls, v: int) -> int:
-        if not 1 <= v <= 168:
-            raise ValueError(f"{v} is outside 1..168 hours")
-        return v
-
-    @field_validator("log_level")
-    @classmethod
-    def _log_level(cls, v: str) -> str:
-        if v.upper() not in _LOG_LEVELS:
-            raise ValueError(f"{v!r} is not one of {', '.join(_LOG_LEVELS)}")
-        return v.upper()
-
-    @field_validator("ingest_cron", "retrain_cron")
-    @classmethod
-    def _cron(cls, v: str) -> str:
-        from daemon.schedules import cron_trigger
-        trigger = cron_trigger(v)  # raises ValueError with the reason
-        if trigger.get_next_fire_time(None, datetime.now(timezone.utc)) is None:
-            raise ValueError(f"{v!r} never fires (no such date)")
-        return v
-
-    @field_validator("http_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        if not 0 <= v <= 65535:
-            raise ValueError(f"{v} is not a TCP port (0 turns the HTTP endpoint off)")
-        return v
-
-    @field_validator("ingest_delay_seconds")
-    @classmethod
-    def _delay(cls, v: int) -> int:
-        if not 0 <= v <= 59:
-            raise ValueError(f"{v} is outside 0..59 seconds")
-        return v
-
-    @field_validator("train_workers", mode="before")
-    @classmethod
-    def _train_workers(cls, v):
-        text = str(v).strip().lower()
-        if text == "auto":
-            return "auto"
-        if not text.isdigit() or not 1 <= int(text) <= 64:
-            raise ValueError(f"{v!r} is not auto or a number of trainings 1..64")
-        return int(text)
-
-    @field_validator("lock_lease_seconds")
-    @classmethod
-    def _lease(cls, v: float) -> float:
-        if not 3 <= v <= 3600:
-            raise ValueError(f"{v:g} s is outside 3..3600 s")
-        return v
-
-    @field_validator("ingest_workers")
-    @classmethod
-    def _ingest_workers(cls, v: int) -> int:
-        if not 1 <= v <= 64:
-            raise ValueError(f"{v} is outside 1..64")
-        return v
-
-    @field_validator("http_host")
-    @classmethod
-    def _host(cls, v: str) -> str:
-        v = v.strip()
-        if v == "localhost":
-            return v
-        try:
-            ipaddress.ip_address(v)
-        except ValueError:
-            raise ValueError(f"{v!r} is not an IP address (127.0.0.1, 0.0.0.0, ::1, ...)") from None
-        return v
-
-    @field_validator("http_timeout_seconds", "healthz_max_lag_hours")
-    @classmethod
-    def _positive(cls, v: float) -> float:
-        if not (v > 0 and math.isfinite(v)):
-            raise ValueError(f"{v} is not a positive finite number")
-        return v
-
-    @field_validator("http_timeout_seconds")
-    @classmethod
-    def _timeout(cls, v: float) -> float:
-        if v < MIN_HTTP_TIMEOUT_SECONDS:
-            raise ValueError(f"{v:g} s is less than {MIN_HTTP_TIMEOUT_SECONDS:g} s: no exchange answers that fast "
-                             "(the value is in seconds)")
-        if v > MAX_HTTP_TIMEOUT_SECONDS:
-            raise ValueError(f"{v:g} s is more than {MAX_HTTP_TIMEOUT_SECONDS:g} s: an hourly job cannot wait that long")
-        return v
-
-    @field_validator("keep_models")
-    @classmethod
-    def _non_negative(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError(f"{v} is negative")
-        return v
-
-    @field_validator("keep_forecast_days")
-    @classmethod
-    def _keep_forecasts(cls, v: int) -> int:
-        if not 0 <= v <= 36500:
-            raise ValueError(f"{v} is outside 0..36500 days (0 keeps every forecast)")
-        return v
-
-    @field_validator("backfill_days")
-    @classmethod
-    def _backfill(cls, v: int) -> int:
-        if not 0 <= v <= MAX_BACKFILL_DAYS:
-            raise ValueError(f"{v} is outside 0..{MAX_BACKFILL_DAYS} days")
-        return v
-
-    @field_validator("train_hours")
-    @classmethod
-    def _train_hours(cls, v: int) -> int:
-        if not 1 <= v <= MAX_TRAIN_HOURS:
-            raise ValueError(f"{v} is outside 1..{MAX_TRAIN_HOURS} hours")
-        return v
-
-    @field_validator("misfire_grace_seconds")
-    @classmethod
-    def _grace(cls, v: int) -> int:
-        if not 0 <= v <= MAX_MISFIRE_GRACE_SECONDS:
-            raise ValueError(f"{v} is outside 0..{MAX_MISFIRE_GRACE_SECONDS} seconds (0: however late)")
-        return v
-
-    @field_validator("model_overrides")
-    @classmethod
-    def _model_overrides(cls, v: str) -> str:
-        from forecaster.config import ModelConfig
-        from jobs.model_overrides import parse_model_overrides
-        overrides = parse_model_overrides(v)  # ValueError naming the field
-        try:
-            ModelConfig.from_dict(overrides)
-        except (TypeError, ValueError) as e:
-            raise ValueError(str(e)) from None
-        return v if overrides else ""
-
     def horizon_for(self, interval: str) -> int:
         """FORECASTER_HORIZON if it is set (in steps of every market's interval), else the
         interval's default (24 for 1h, 7 for 1d: forecaster/intervals.py)."""
@@ -262,10 +70,10 @@ class Settings(BaseSettings):
         return self.horizon if "horizon" in self.model_fields_set else get_interval(interval).horizon
 
     def train_steps_for(self, interval: str) -> int:
-        """FORECASTER_TRAIN_HOURS if set (in steps of the market's interval), else the interval's
+        """FORECASTER_TRAIN_STEPS if set (in steps of the market's interval), else the interval's
         default (4,320 for 1h: 180 days)."""
         from forecaster.intervals import get_interval
-        return self.train_hours if "train_hours" in self.model_fields_set else get_interval(interval).train_steps
+        return self.train_steps if "train_steps" in self.model_fields_set else get_interval(interval).train_steps
 
     def model_override_dict(self) -> dict:
         from jobs.model_overrides import parse_model_overrides
@@ -278,19 +86,16 @@ class Settings(BaseSettings):
         return getattr(self, f"{exchange}_url")
 
 
-def _psycopg(url: str) -> str:
-    """The URL with psycopg 3's scheme and the password hidden, for the hint."""
-    return mask_url("postgresql+psycopg://" + url.split("://", 1)[1])
-
-
 def load_settings(**overrides) -> Settings:
     """Settings from the environment, or SettingsError with one line naming the variable."""
+    _refuse_both_names()
     try:
         settings = Settings(**overrides)
     except ValidationError as e:
         err = e.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        variable = ENV_PREFIX + field.upper()
+        # A renamed setting's error is located at its variable's name, the others' at the field's.
+        field = str(err["loc"][0]).lower().removeprefix(ENV_PREFIX.lower()) if err["loc"] else "?"
+        variable = variable_name(field)
         reason = err["msg"].removeprefix("Value error, ")
         shown = err.get("input")
         if field == "database_url" or not isinstance(shown, (str, int, float)):
@@ -301,6 +106,33 @@ def load_settings(**overrides) -> Settings:
         remember_secrets_of(url)  # masked in every line printed from now on (db/redact.py)
     _check_together(settings)
     return settings
+
+
+def variable_name(field: str) -> str:
+    """The variable that sets `field`, as the user wrote it: a renamed setting's old name when only
+    that one is set, so that an error names what is in their environment."""
+    from jobs.settings_checks import variables_set
+    new = ENV_PREFIX + field.upper()
+    old = ENV_PREFIX + RENAMED[field].upper() if field in RENAMED else None
+    given = variables_set(ENV_PREFIX)
+    return old if old in given and new not in given else new
+
+
+def _refuse_both_names() -> None:
+    """A renamed setting given under both names: which one counts would depend on where each is
+    written (the environment beats `.env`), so neither is guessed."""
+    from jobs.settings_checks import variables_set
+    given = variables_set(ENV_PREFIX)
+    for field, old_field in RENAMED.items():
+        new, old = ENV_PREFIX + field.upper(), ENV_PREFIX + old_field.upper()
+        if new in given and old in given:
+            raise SettingsError(f"{new} and {old} are both set: {old} is the old name of {new}; "
+                                f"keep {new} alone")
+
+
+def setting_variables() -> set[str]:
+    """Every FORECASTER_* variable a setting reads, old names of renamed settings included."""
+    return {ENV_PREFIX + name.upper() for name in [*Settings.model_fields, *RENAMED.values()]}
 
 
 def _echoed(value) -> str:
@@ -327,15 +159,15 @@ def _check_together(settings: Settings) -> None:
         needed = config.lookback + config.horizon + config.val_steps + 1
         train = settings.train_steps_for(interval)
         if train < needed:
-            unit = "hours" if interval == "1h" else f"{interval} candles"
+            from reports.words import describe_steps
             raise SettingsError(
-                f"{ENV_PREFIX}TRAIN_HOURS: {train} {unit} cannot hold one training sample of this model: "
-                f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
-                f"{config.val_steps} = {needed - 1} {unit} (got {train})")
+                f"{variable_name('train_steps')}: {describe_steps(train, interval)} cannot hold one training "
+                f"sample of this model: it needs more than lookback {config.lookback} + horizon {config.horizon} "
+                f"+ validation {config.val_steps} = {describe_steps(needed - 1, interval)} (got {train})")
 
 
 def unknown_variable_warnings() -> list[str]:
     """Warnings for FORECASTER_* variables (environment or `.env`) that no setting has, each with
     the closest known name; the CLI logs them once at start."""
     from jobs.settings_checks import unknown_variable_warnings as warnings_for
-    return warnings_for(list(Settings.model_fields), ENV_PREFIX)
+    return warnings_for([*Settings.model_fields, *RENAMED.values()], ENV_PREFIX)

@@ -34,8 +34,7 @@ def exchange_url_problem(url: str) -> str | None:
 def unknown_variable_warnings(known: list[str], prefix: str, env_file: str | Path = ".env") -> list[str]:
     """One warning per FORECASTER_* name, in the environment or in `.env`, that no setting has,
     with the closest known name when one is close (difflib)."""
-    names = {k for k in os.environ if k.upper().startswith(prefix)}
-    names |= {k for k in _env_file_names(Path(env_file)) if k.upper().startswith(prefix)}
+    names = _given_names(prefix, env_file)
     known_names = [prefix + k.upper() for k in known] + list(TOOL_VARIABLES)
     warnings = []
     for name in sorted(names):
@@ -45,6 +44,17 @@ def unknown_variable_warnings(known: list[str], prefix: str, env_file: str | Pat
         hint = f"; did you mean {close[0]}?" if close else f" (known: see README, e.g. {prefix}MARKETS)"
         warnings.append(f"{name} is not a setting and is ignored{hint}")
     return warnings
+
+
+def variables_set(prefix: str, env_file: str | Path = ".env") -> set[str]:
+    """The FORECASTER_* variables given, in the environment or in `.env`, upper case (pydantic-settings
+    matches names in any case)."""
+    return {name.upper() for name in _given_names(prefix, env_file)}
+
+
+def _given_names(prefix: str, env_file: str | Path) -> set[str]:
+    names = {k for k in os.environ if k.upper().startswith(prefix)}
+    return names | {k for k in _env_file_names(Path(env_file)) if k.upper().startswith(prefix)}
 
 
 def _env_file_names(path: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """The train job: fit a model on a market's recent closed candles, judge it, promote it or not.
 
-The gate: a new model is promoted only if, on the validation slice (the latest hours of its own
+The gate: a new model is promoted only if, on the validation slice (the latest steps of its own
 training span), its median is at least as accurate as the naive forecast and not worse than the
 model promoted now, scored on the same origins, and at no horizon does a yardstick have a lower
 interval score than its band by more than chance (the per-horizon block test of
@@ -27,7 +27,7 @@ from db.model_runs import load_weights, promoted_run, prune_weights, record_fail
 from db.model_runs import promote as promote_run
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.figures import band_verdict, validation_line
+from reports.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
 
 if TYPE_CHECKING:

@@ -65,8 +65,8 @@ def daemon_env(db_url: str, fake: FakeExchange, markets: list[str], **extra) -> 
         "FORECASTER_DATABASE_URL": db_url, "FORECASTER_MARKETS": ",".join(markets), "FORECASTER_DEVICE": "cpu",
         "FORECASTER_INGEST_CRON": "*/3 * * * * *", "FORECASTER_RETRAIN_CRON": "0 0 1 1 *",
         "FORECASTER_HTTP_PORT": str(free_port()), "FORECASTER_MODEL_OVERRIDES": json.dumps(TINY_MODEL),
-        "FORECASTER_TRAIN_HOURS": "400", "FORECASTER_BACKFILL_DAYS": "20", "FORECASTER_MISFIRE_GRACE_SECONDS": "120",
-        "FORECASTER_HEALTHZ_MAX_LAG_HOURS": "3", **fake.env(),
+        "FORECASTER_TRAIN_STEPS": "400", "FORECASTER_BACKFILL_DAYS": "20", "FORECASTER_MISFIRE_GRACE_SECONDS": "120",
+        "FORECASTER_HEALTHZ_MAX_LAG_STEPS": "3", **fake.env(),
     }
     env.update({f"FORECASTER_{k.upper()}": str(v) for k, v in extra.items()})
     return env

@@ -85,12 +85,15 @@ BAD_SETTINGS = [
     # data windows and retention
     ("FORECASTER_BACKFILL_DAYS", "1000000000", "outside 0..3650 days"),
     ("FORECASTER_BACKFILL_DAYS", "-1", "outside 0..3650 days"),
-    ("FORECASTER_TRAIN_HOURS", "0", "outside 1..87600 hours"),
+    ("FORECASTER_TRAIN_STEPS", "0", "outside 1..87600 steps"),
+    ("FORECASTER_TRAIN_STEPS", "1000", "cannot hold one training sample"),
+    ("FORECASTER_TRAIN_HOURS", "0", "outside 1..87600 steps"),  # the old name, still read
     ("FORECASTER_TRAIN_HOURS", "1000", "cannot hold one training sample"),
     ("FORECASTER_KEEP_MODELS", "-1", "is negative"),
     ("FORECASTER_KEEP_FORECAST_DAYS", "-1", "outside 0..36500 days"),
-    ("FORECASTER_HEALTHZ_MAX_LAG_HOURS", "nan", "not a positive finite number"),
-    ("FORECASTER_HEALTHZ_MAX_LAG_HOURS", "0", "not a positive finite number"),
+    ("FORECASTER_HEALTHZ_MAX_LAG_STEPS", "nan", "not a positive finite number"),
+    ("FORECASTER_HEALTHZ_MAX_LAG_STEPS", "0", "not a positive finite number"),
+    ("FORECASTER_HEALTHZ_MAX_LAG_HOURS", "0", "not a positive finite number"),  # the old name
     # workers
     ("FORECASTER_TRAIN_WORKERS", "0", "not auto or a number of trainings 1..64"),
     ("FORECASTER_TRAIN_WORKERS", "many", "not auto or a number of trainings 1..64"),

@@ -53,7 +53,7 @@ def test_past_origins_forecast_with_a_model_trained_up_to_them_and_scored_at_onc
     early = run_cli("predict", "-m", "binance:ETH-USDT", "--at", "2023-12-21T00:00Z..2023-12-22T23:00Z", env=env)
     assert "no model was trained on candles up to 2023-12-21T00:00Z" in one_error_line(early)
 
-    trained = run_cli("train", "-m", "binance:ETH-USDT", "--until", UNTIL, "--train-hours", "1000", env=env)
+    trained = run_cli("train", "-m", "binance:ETH-USDT", "--until", UNTIL, "--train-steps", "1000", env=env)
     assert trained.returncode == 0, trained.stderr
     assert " trained (" in trained.stdout and "not promoted" in trained.stdout
     assert _query(url, "SELECT status, train_end FROM model_runs")[0][0] == "trained"
@@ -85,7 +85,7 @@ def test_past_origins_forecast_with_a_model_trained_up_to_them_and_scored_at_onc
 
 def test_status_shows_every_market_of_the_store_marked_configured_or_not(store):
     env = store
-    assert run_cli("backtest", "-m", "binance:ETH-USDT", "--days", "1", "--step", "24", "--train-hours", "1000",
+    assert run_cli("backtest", "-m", "binance:ETH-USDT", "--days", "1", "--stride", "24", "--train-steps", "1000",
                    env=env).returncode == 0
     report = json.loads(run_cli("status", "--json", env=env).stdout)
     markets = {m["market"]: m for m in report["markets"]}
@@ -98,7 +98,7 @@ def test_status_shows_every_market_of_the_store_marked_configured_or_not(store):
     text = run_cli("status", env=env).stdout
     assert "binance:ETH-USDT  (1h candles, in the database only, not in FORECASTER_MARKETS)" in text
     assert "bithumb:ETH-KRW  (1h candles, configured)" in text
-    assert re.search(r"last backtest   run 1 at .*: 1 days, step 24 h, 1 origins", text)
+    assert re.search(r"last backtest   run 1 at .*: 1 days, stride 24 hours, 1 origins", text)
 
 
 def test_status_on_a_missing_sqlite_file_says_so_and_creates_nothing(tmp_path):
@@ -138,7 +138,7 @@ def test_usage_errors_and_job_failures_are_one_error_line(sqlite_url, tmp_path):
 def test_every_option_has_help_and_times_say_their_format():
     from typer.main import get_command
 
-    from jobs.cli import app
+    from cli.main import app
 
     def commands(group, path=()):
         for name, cmd in getattr(group, "commands", {}).items():
@@ -157,3 +157,14 @@ def test_every_option_has_help_and_times_say_their_format():
     for command, option in (("train", "--until"), ("predict", "--at")):
         text = run_cli(command, "--help").stdout
         assert option in text and "ISO-8601" in text and "2023-12-01T00:00Z" in text
+
+
+def test_stride_and_train_steps_are_the_documented_names_and_the_old_ones_still_parse(tmp_path):
+    help_text = run_cli("backtest", "--help").stdout
+    assert "--stride" in help_text and "--train-steps" in help_text
+    assert "--step " not in help_text and "--train-hours" not in help_text  # hidden, still accepted
+    for old, new in (("--step", "--stride"), ("--train-hours", "--train-steps")):
+        both = run_cli("backtest", "-m", "binance:ETH-USDT", old, "240", new, "240",
+                       env={"FORECASTER_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"})
+        assert both.returncode == 2 and f"{old} is the old name of {new}: give one of them" in one_error_line(both)
+    assert "--train-hours" not in run_cli("train", "--help").stdout

@@ -24,7 +24,7 @@ def test_daemon_catches_up_forecasts_follows_new_hours_and_stops_on_sigterm(sqli
     upgrade(engine)
     with FakeExchange() as fake:
         feed = MarketFeed(fake, MARKET, hours=700, held_back=5)  # the store will lag 5 h: unhealthy
-        env = daemon_env(sqlite_url, fake, [MARKET], healthz_max_lag_hours=2, backfill_days=20)
+        env = daemon_env(sqlite_url, fake, [MARKET], healthz_max_lag_steps=2, backfill_days=20)
         daemon = start_daemon(env)
         # Catch-up: back-fill, train (no model yet), forecast the newest origin.
         daemon.wait_for(lambda: as_utc(newest_live_origin(engine, MARKET)) == feed.newest,

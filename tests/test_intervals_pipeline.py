@@ -15,7 +15,7 @@ from jobs.bootstrap import bootstrap
 from jobs.import_csv import import_csv
 from jobs.predict import predict_market
 from jobs.settings import load_settings
-from jobs.status import collect_status
+from reports.status import collect_status
 from jobs.train import train_market
 from tests.conftest import BINANCE_CSV
 

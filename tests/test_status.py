@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pandas as pd
 
 from db.candles import candles_to_frame, write_candles
-from db.job_runs import finish_job_run, start_job_run
+from db.job_runs import JOBS, finish_job_run, start_job_run
 from db.model_runs import promote, record_trained, start_model_run
 from db.predictions import write_predictions
 from exchanges.base import Candle, parse_market
-from jobs.status import collect_status, render_status
+from reports.status import collect_status, render_status
 from tests.cli import run_cli
 
 KRW, USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
@@ -58,10 +58,10 @@ def test_status_reports_candles_model_forecast_and_last_runs(migrated):
 
     text = render_status(report)
     assert "bithumb:ETH-KRW  (1h candles, configured)" in text and "binance:ETH-USDT  (1h candles, configured)" in text
-    assert "newest candle   2024-03-01T09:00Z  lag 2 h  (5 candles)" in text
+    assert "newest candle   2024-03-01T09:00Z  lag 2 hours  (5 candles)" in text
     assert f"promoted model  run {run_id}, trained to 2024-03-01T08:00Z" in text
     assert "val MAE 9.5 vs naive 10, rMAE 0.9500, 80% coverage 0.790" in text
-    assert "newest forecast origin 2024-03-01T08:00Z  (1 h behind the newest candle)" in text
+    assert "newest forecast origin 2024-03-01T08:00Z  (1 hour behind the newest candle)" in text
     assert "status 5600" in text and "(last ok 20" in text
     assert "promoted model  none" in text and "predict         never run" in text
 
@@ -82,3 +82,17 @@ def test_status_command_on_a_fresh_store(sqlite_url):
     one = run_cli("status", "--market", "binance:ETH-USDT", env=env)
     assert one.returncode == 0 and "binance:ETH-USDT" in one.stdout and "bithumb" not in one.stdout
     assert "never run" in one.stdout
+
+
+def test_a_daily_market_s_lag_forecast_and_backtest_stride_are_told_in_days():
+    newest = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    backtest = {"id": 4, "finished_at": NOW, "days": 360, "step": 1, "n_origins": 360, "last_origin": newest,
+                "rmae": 0.98, "coverage": 0.81, "ratio_vs_empirical": None}
+    market = {"market": "upbit:ETH-KRW@1d", "configured": True, "interval": "1d", "candles": 700,
+              "newest_candle": newest, "lag_steps": 2, "lag_hours": 48.0, "model": None,
+              "newest_origin": newest - 3 * timedelta(days=1), "jobs": dict.fromkeys(JOBS),
+              "backtest": backtest}
+    text = render_status({"database": "sqlite:///x.db", "now": NOW, "markets": [market]})
+    assert "lag 2 days  (700 candles)" in text
+    assert "(3 days behind the newest candle)" in text
+    assert ": 360 days, stride 1 day, 360 origins" in text

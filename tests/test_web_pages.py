@@ -13,7 +13,7 @@ from daemon.metrics import Metrics
 from daemon.state import DaemonState
 from db.models import Candle, JobRun, ModelRun, Prediction
 from exchanges.base import parse_market
-from jobs.web.pages import Pages
+from reports.web.pages import Pages
 
 KRW = parse_market("bithumb:ETH-KRW")
 USDT = parse_market("binance:ETH-USDT")
@@ -68,7 +68,7 @@ def test_overview_shows_every_market_its_lag_prices_grouped_and_faults_in_words(
     assert page.status == 200 and page.content_type.startswith("text/html")
     for market in (KRW, USDT, NEVER):
         assert f'data-market="{market}"' in html
-    assert 'data-lag="2">2 1h candles behind' in html
+    assert 'data-lag="2">2 hours behind' in html
     assert "3,503,000 KRW" in html  # the newest close, grouped, in its quote currency
     assert "coverage 100% (80% wanted)" in html  # the scored forecasts of the last week
     assert "empirical at h1-24" in html  # the band the promoted model serves

@@ -16,7 +16,8 @@ from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from exchanges.base import Market
-from jobs.figures import validation_line
+from reports.figures import validation_line
+from reports.words import describe_steps
 
 if TYPE_CHECKING:
     from jobs.bootstrap import Services
@@ -77,6 +78,12 @@ def _hours(delta) -> float:
     return round(delta / timedelta(hours=1), 2)
 
 
+def _steps(delta: timedelta, interval: str) -> float:
+    """A time span in steps of the market's interval (whole ones, unless the candles are uneven)."""
+    from forecaster.intervals import get_interval
+    return round(delta / get_interval(interval).step, 2)
+
+
 def render_status(report: dict, *, as_json: bool = False) -> str:
     if as_json:
         return json.dumps(report, indent=2, default=_json_default)
@@ -85,18 +92,18 @@ def render_status(report: dict, *, as_json: bool = False) -> str:
         served = "configured" if m["configured"] else "in the database only, not in FORECASTER_MARKETS"
         lines += ["", f"{m['market']}  ({m['interval']} candles, {served})"]
         if m["newest_candle"]:
-            lag = f"{m['lag_hours']:g} h" if m["interval"] == "1h" else f"{m['lag_steps']:g} candles"
+            lag = describe_steps(m["lag_steps"], m["interval"])
             lines.append(f"  newest candle   {_t(m['newest_candle'])}  lag {lag}  ({m['candles']} candles)")
         else:
             lines.append("  newest candle   none: run `forecaster ingest` or start `forecaster run`")
         lines.append(f"  promoted model  {_model_line(m['model'])}")
         origin = m["newest_origin"]
-        behind = (f"  ({_hours(m['newest_candle'] - origin):g} h behind the newest candle)"
-                  if origin and m["newest_candle"] and origin < m["newest_candle"] else "")
+        behind = (f"  ({describe_steps(_steps(m['newest_candle'] - origin, m['interval']), m['interval'])} "
+                  "behind the newest candle)" if origin and m["newest_candle"] and origin < m["newest_candle"] else "")
         lines.append(f"  newest forecast {'origin ' + _t(origin) if origin else 'none'}{behind}")
         for job in JOBS:
             lines.append(f"  {job:<15} {_job_line(m['jobs'][job])}")
-        lines.append(f"  last backtest   {_backtest_line(m['backtest'])}")
+        lines.append(f"  last backtest   {_backtest_line(m['backtest'], m['interval'])}")
     return "\n".join(lines)
 
 
@@ -107,7 +114,7 @@ def _model_line(model: dict | None) -> str:
     return f"run {model['id']}, trained to {_t(model['train_end'])}{age}: {validation_line(model)}"
 
 
-def _backtest_line(run: dict | None) -> str:
+def _backtest_line(run: dict | None, interval: str) -> str:
     if run is None:
         return "none"
     if run["days"] is None:  # the run standing for backtest rows written before migration 0005
@@ -115,7 +122,7 @@ def _backtest_line(run: dict | None) -> str:
                 "settings not recorded (made before this release)")
     ratio = (f", interval score / empirical band's {run['ratio_vs_empirical']:.3f} "
              f"({run['ratio_low']:.3f}-{run['ratio_high']:.3f})" if run["ratio_vs_empirical"] is not None else "")
-    return (f"run {run['id']} at {_t(run['finished_at'])}: {run['days']} days, step {run['step']} h, "
+    return (f"run {run['id']} at {_t(run['finished_at'])}: {run['days']} days, stride {describe_steps(run['step'], interval)}, "
             f"{run['n_origins']} origins to {_t(run['last_origin'])}, rMAE {_f(run['rmae'], '.4f')}, "
             f"coverage {_f(run['coverage'], '.3f')}{ratio}")
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, unquote
 
 from db.overview import read_only
 from exchanges.base import Market, MarketError, parse_market
-from jobs.web.accuracy import LiveAccuracy
-from jobs.web.format import ZONE_CHOICES, esc
-from jobs.web.market_page import read_market, render_market
-from jobs.web.overview import read_row, render_overview
+from reports.web.accuracy import LiveAccuracy
+from reports.web.format import ZONE_CHOICES, esc
+from reports.web.market_page import read_market, render_market
+from reports.web.overview import read_row, render_overview
 
 log = logging.getLogger("forecaster.daemon")
 HTML = "text/html; charset=utf-8"

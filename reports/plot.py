@@ -1,5 +1,5 @@
 """`forecaster plot`: a PNG of a market's closes, its newest forecast with the 80% band, and how the
-band did in the past, readable with hundreds of hourly origins.
+band did in the past, readable with hundreds of origins.
 
 - Every candle is drawn at its `open_time`, as in Grafana and in every table: the point at 10:00 is
   the candle of 10:00-11:00 (its close is the price at 11:00). A forecast for horizon h is drawn at
@@ -7,7 +7,7 @@ band did in the past, readable with hundreds of hourly origins.
 - The newest origin's forecast: its median and band, from the close at the origin.
 - The past, at one horizon (default the longest): each earlier forecast's band as a thin vertical
   bar at its target, and the truth marked as a hit (inside) or a miss (outside). One band per target
-  hour instead of one fan per origin: 300 stacked fans are unreadable.
+  candle instead of one fan per origin: 300 stacked fans are unreadable.
 - The title's figures are forecaster.metrics.summary over every horizon of the origins shown, as
   `forecaster backtest` reports them, in the same words: for the same origins, the same numbers.
 """
@@ -24,7 +24,8 @@ from db.candles import load_frame, newest_open_time
 from db.predictions import load_predictions
 from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.figures import accuracy_line
+from reports.figures import accuracy_line
+from reports.words import describe_steps
 
 if TYPE_CHECKING:
     from jobs.bootstrap import Services
@@ -147,7 +148,7 @@ def _draw_newest(ax, preds: pd.DataFrame, candles: pd.DataFrame, zone, tz: str) 
 
 
 def _draw_past(ax, preds: pd.DataFrame, candles: pd.DataFrame, horizon: int, interval: str = "1h") -> None:
-    ahead = f"{horizon} h" if interval == "1h" else f"{horizon} steps of {interval}"
+    ahead = describe_steps(horizon, interval)
     # targets whose truth is known: the future belongs to the newest forecast alone
     p = preds[(preds["horizon"] == horizon) & (preds["target_time"] <= candles.index.max())]
     if p.empty:
@@ -161,6 +162,6 @@ def _draw_past(ax, preds: pd.DataFrame, candles: pd.DataFrame, horizon: int, int
     if known.any():
         share = hits.sum() / known.sum()
         ax.scatter(p["target_time"][hits], actual[hits], s=6, color="tab:green", zorder=3,
-                   label=f"inside the {ahead} band: {hits.sum()} ({share:.0%})")
+                   label=f"inside the band {ahead} ahead: {hits.sum()} ({share:.0%})")
         ax.scatter(p["target_time"][misses], actual[misses], s=18, marker="x", color="tab:red", zorder=3,
                    label=f"outside: {misses.sum()}")

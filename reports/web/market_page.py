@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 
 from db.overview import closes_since, past_bands
 from exchanges.base import Market
-from jobs.web.accuracy import LiveAccuracy
-from jobs.web.chart import ChartData, render_chart
-from jobs.web.format import esc, percent, zone_for
-from jobs.web.overview import MarketRow, read_row, render_overview
+from reports.web.accuracy import LiveAccuracy
+from reports.web.chart import ChartData, render_chart
+from reports.web.format import esc, percent, zone_for
+from reports.web.overview import MarketRow, read_row, render_overview
+from reports.words import describe_steps
 
 # How far back the chart reaches: about 170-200 candles of each interval, readable at 960 px.
 WINDOW = {"15m": timedelta(days=2), "1h": timedelta(days=7), "4h": timedelta(days=30), "1d": timedelta(days=180)}
@@ -48,6 +49,6 @@ def render_market(row: MarketRow, chart: ChartData | None, horizon: int, tz: str
     parts.append(
         '<p class="legend"><span class="key closes"></span>close (at each candle\'s open time) '
         '<span class="key band"></span>newest forecast: median and 80% band '
-        f'<span class="key hit"></span>hit <span class="key miss"></span>miss: past bands {horizon} '
-        f"{esc(market.interval)} ahead, {hits} of {len(chart.past)} held the close ({share})</p>")
+        f'<span class="key hit"></span>hit <span class="key miss"></span>miss: past bands '
+        f"{esc(describe_steps(horizon, market.interval))} ahead, {hits} of {len(chart.past)} held the close ({share})</p>")
     return "".join(parts)

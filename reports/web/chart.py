@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from db.overview import ForecastStep, PastBand
-from jobs.web.format import esc, price, short_when
+from reports.web.format import esc, price, short_when
 
 WIDTH, HEIGHT = 960, 400
 LEFT, RIGHT, TOP, BOTTOM = 96, 16, 16, 40

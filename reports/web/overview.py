@@ -11,8 +11,9 @@ from urllib.parse import quote
 from db.job_runs import DAEMON_JOBS
 from db.overview import ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle, promoted_model
 from exchanges.base import Market
-from jobs.web.accuracy import Accuracy, LiveAccuracy
-from jobs.web.format import esc, percent, price, when, zone_for
+from reports.web.accuracy import Accuracy, LiveAccuracy
+from reports.web.format import esc, percent, price, when, zone_for
+from reports.words import describe_steps
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,7 @@ def _candle_cell(r: MarketRow, zone) -> str:
 def _lag_cell(r: MarketRow) -> str:
     if r.lag_steps is None:
         return "-"
-    unit = f"{r.market.interval} candle" + ("" if r.lag_steps == 1 else "s")
-    text = "up to date" if r.lag_steps == 0 else f"{r.lag_steps} {esc(unit)} behind"
+    text = "up to date" if r.lag_steps == 0 else f"{esc(describe_steps(r.lag_steps, r.market.interval))} behind"
     return f'<span class="lag" data-lag="{r.lag_steps}">{text}</span>'
 
 
