@@ -10,9 +10,9 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.daemon_harness import MarketFeed, daemon_env, free_port, scalar, start_daemon  # noqa: F401
-from tests.fake_exchange import FakeExchange
-from tests.test_daemon_lock_loss import SLOW_MODEL
+from tests.helpers.daemon_harness import (SLOW_MODEL, MarketFeed, daemon_env, free_port, scalar,  # noqa: F401
+                                          start_daemon)
+from tests.helpers.fake_exchange import FakeExchange
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MARKET = "bithumb:ETH-KRW"

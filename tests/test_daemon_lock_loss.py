@@ -13,16 +13,12 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.conftest import PG_ADMIN_URL
-from tests.daemon_harness import TINY_MODEL, MarketFeed, daemon_env, free_port, query, scalar, start_daemon
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import SLOW_MODEL, MarketFeed, daemon_env, free_port, query, scalar, start_daemon
+from tests.helpers.fake_exchange import FakeExchange
+from tests.helpers.postgres import PG_ADMIN_URL
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MARKET = "bithumb:ETH-KRW"
-# 100 epochs that early stopping never ends: a training of 10-30 s here, long enough to cut its
-# lock in the middle, short enough that a daemon which did not notice would finish and write.
-# the LSTM (off by default) keeps a training under way for as long as the test needs one
-SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 100, "patience": 1000, "batch_size": 16, "learned": "lstm"}
 
 
 def lock_backends(daemon_pid: int, job: str, market: str) -> list[int]:

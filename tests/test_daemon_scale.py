@@ -13,9 +13,9 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.daemon_harness import (TINY_MODEL, MarketFeed, as_utc, daemon_env, free_port, newest_live_origin, query,
-                                  start_daemon)
-from tests.fake_exchange import KRW_CSV, FakeExchange
+from tests.helpers.daemon_harness import (TINY_MODEL, MarketFeed, as_utc, daemon_env, free_port, newest_live_origin,
+                                          query, start_daemon)
+from tests.helpers.fake_exchange import KRW_CSV, FakeExchange
 
 pytestmark = [pytest.mark.slow]
 # Long enough (1-3 s here, with the LSTM, which is off by default) for trainings to overlap when allowed to.

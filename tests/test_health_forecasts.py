@@ -11,8 +11,8 @@ from db.migrate import upgrade
 from exchanges.base import parse_market
 from jobs.runtime.health import DaemonState
 from jobs.runtime.market_health import TRAIN_FAILURES_UNHEALTHY
-from tests.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
+from tests.helpers.fake_exchange import FakeExchange
 
 MARKET = "binance:ETH-USDT"
 

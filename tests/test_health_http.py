@@ -12,7 +12,7 @@ import requests
 
 from exchanges.base import parse_market
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
-from tests.test_deploy import compose
+from tests.helpers.compose import compose
 
 MARKETS = [parse_market(m) for m in ("bithumb:ETH-KRW", "upbit:ETH-KRW", "binance:ETH-USDT")]
 BURST = 200

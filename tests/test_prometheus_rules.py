@@ -13,8 +13,8 @@ import yaml
 
 from exchanges.base import parse_market
 from jobs.runtime.health import DaemonState, Metrics
-from tests.conftest import REPO
-from tests.test_sql_intervals import KEYS, store  # noqa: F401 (a fixture: one market in 1h, 4h and 1d)
+from tests.helpers.interval_store import KEYS, store  # noqa: F401 (a fixture: one market in 1h, 4h and 1d)
+from tests.helpers.paths import REPO
 
 RULES = REPO / "deploy" / "prometheus" / "rules"
 PROMTOOL = shutil.which("promtool")

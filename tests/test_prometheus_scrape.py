@@ -16,7 +16,7 @@ import pytest
 
 from exchanges.base import parse_market
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
