@@ -1,5 +1,6 @@
 """Shared fixtures: a SQLite file and a fresh database on the real Postgres, both migrated with the
-project's own migrations. Helpers the tests import live in tests/helpers."""
+project's own migrations; and the markers each test gets from the fixtures it uses. Helpers the tests
+import live in tests/helpers."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,16 @@ import uuid
 
 import pytest
 
+from tests.helpers.markers import markers_for
 from tests.helpers.postgres import PG_ADMIN_URL
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test `postgres` and `slow` by the fixtures and parameters it uses (tests/helpers/markers.py)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        for name in markers_for(getattr(item, "fixturenames", ()), callspec.params.values() if callspec else ()):
+            item.add_marker(name)
 
 
 @pytest.fixture(autouse=True)

@@ -244,7 +244,7 @@ def test_grafana_provisions_the_read_only_datasource_and_the_dashboard():
 # --- the dashboard's SQL on real data, as Grafana runs it ----------------------------------------
 
 @pytest.fixture(scope="module")
-def pipeline_pg(request, tmp_path_factory):
+def pipeline_pg(request, tmp_path_factory, pg_server):  # pg_server named: it marks the users `postgres`
     yield from bi_database(request, tmp_path_factory, "postgresql")
 
 

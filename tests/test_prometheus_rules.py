@@ -22,6 +22,7 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not in
                                     "(Debian: apt-get install prometheus; .ci/run installs it)")
 
 
+@pytest.mark.prometheus
 @needs_promtool
 def test_the_rule_file_is_valid():
     done = subprocess.run([PROMTOOL, "check", "rules", str(RULES / "forecaster.yml")], capture_output=True, text=True)
@@ -29,6 +30,7 @@ def test_the_rule_file_is_valid():
     assert "SUCCESS: 3 rules found" in done.stdout
 
 
+@pytest.mark.prometheus
 @needs_promtool
 def test_the_rules_fire_as_their_unit_tests_say():
     done = subprocess.run([PROMTOOL, "test", "rules", "forecaster_test.yml"], cwd=RULES, capture_output=True, text=True)

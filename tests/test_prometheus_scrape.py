@@ -20,8 +20,9 @@ from tests.helpers.paths import REPO
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="the prometheus binary is not installed "
-                                "(Debian: apt-get install prometheus)")
+pytestmark = [pytest.mark.prometheus,
+              pytest.mark.skipif(PROMETHEUS is None, reason="the prometheus binary is not installed "
+                                 "(Debian: apt-get install prometheus)")]
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ from tests.helpers.daemon_harness import (MarketFeed, as_utc, daemon_env, newest
                                           start_daemon)
 from tests.helpers.fake_exchange import FakeExchange
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 KRW, USDT, NEVER = "bithumb:ETH-KRW", "binance:ETH-USDT", "upbit:XRP-KRW@4h"
 FOUND = find_browser()
 By = pytest.importorskip("selenium.webdriver.common.by",

@@ -10,5 +10,7 @@ from one another or from conftest.py.
   database; interval_store: one market in 1h, 4h and 1d (the `store` fixture);
 - pipeline_database: a database filled by the real pipeline; documented_sql: docs/sql.md's queries;
   readonly_role: db/readonly.sql run with psql; compose, grafana: the deploy stack's files;
-- browser: headless Chromium through Selenium.
+- browser: headless Chromium through Selenium;
+- markers: the `postgres` and `slow` markers a test gets from its fixtures (conftest.py applies them);
+  collection_report: a pytest plugin that tells tests/test_markers.py what each test uses.
 """
