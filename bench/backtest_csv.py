@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_data import require_csv, shared_csv  # noqa: E402
+from bench.bench_data import require_csv, shared_csv  # noqa: E402
 from forecaster.backtest import walk_forward  # noqa: E402
 from forecaster.config import ModelConfig  # noqa: E402
 from forecaster.frames import candles_frame, to_utc  # noqa: E402

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bootstrap import day_sums, ratio_interval  # noqa: E402
+from bench.bootstrap import day_sums, ratio_interval  # noqa: E402
 
 SOURCES = ("volatility", "garch", "fhs", "empirical", "ewma")
 

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-from tests.daemon_harness import (DaemonProcess, MarketFeed, as_utc, daemon_env,  # noqa: E402
-                                  newest_live_origin)
-from tests.fake_exchange import FakeExchange  # noqa: E402
+from tests.helpers.daemon_harness import (DaemonProcess, MarketFeed, as_utc, daemon_env,  # noqa: E402
+                                          newest_live_origin)
+from tests.helpers.fake_exchange import FakeExchange  # noqa: E402
 
 MARKETS = ["bithumb:ETH-KRW", "binance:ETH-USDT"]
 # The default architecture (lookback 168, hidden 64), one epoch on a short window: a quick start, and

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 import uuid
@@ -20,13 +21,15 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
-from bench_data import require_csv, shared_csv
-from db.engine import make_engine, make_session_factory
-from db.migrate import upgrade
-from exchanges.base import parse_market
-from jobs.bootstrap import Services
-from jobs.import_csv import import_csv
-from jobs.settings import load_settings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* as a script, as the other benches
+
+from bench.bench_data import require_csv, shared_csv  # noqa: E402
+from db.engine import make_engine, make_session_factory  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from exchanges.base import parse_market  # noqa: E402
+from jobs.bootstrap import Services  # noqa: E402
+from jobs.import_csv import import_csv  # noqa: E402
+from jobs.settings import load_settings  # noqa: E402
 
 PLAIN_TABLE = """CREATE TABLE plain_candles (exchange VARCHAR(32), symbol VARCHAR(32), interval VARCHAR(8),
  open_time TIMESTAMP, open DOUBLE PRECISION, high DOUBLE PRECISION, low DOUBLE PRECISION,

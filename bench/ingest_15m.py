@@ -4,9 +4,10 @@ after the test exchange on loopback has closed one more quarter hour.
 
     .venv/bin/python bench/ingest_15m.py [--markets 2] [--cycles 96]
 
-The 15-minute candles are the synthetic quarters of tests/data's real 2023 hours (tests/candle_data.py:
-there is no real 15m data in the data set); what is measured is the service's own work per cycle
-(HTTP on loopback, SQLite writes, the forecast), which does not depend on the prices.
+The 15-minute candles are the synthetic quarters of tests/data's real 2023 hours
+(tests/helpers/candle_data.py: there is no real 15m data in the data set); what is measured is the
+service's own work per cycle (HTTP on loopback, SQLite writes, the forecast), which does not depend
+on the prices.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exchanges.base import parse_market  # noqa: E402
-from tests.candle_data import quarter_hours  # noqa: E402
-from tests.fake_exchange import USDT_CSV, FakeExchange, load_csv_slice  # noqa: E402
+from tests.helpers.candle_data import quarter_hours  # noqa: E402
+from tests.helpers.fake_exchange import USDT_CSV, FakeExchange, load_csv_slice  # noqa: E402
 
 
 def _cpu() -> float:

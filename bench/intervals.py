@@ -20,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_data import require_csv, shared_csv  # noqa: E402
+from bench.bench_data import require_csv, shared_csv  # noqa: E402
 
 AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 RULES = {"4h": "4h", "1d": "24h"}

@@ -31,8 +31,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_data import shared_data  # noqa: E402
-from bootstrap import day_sums, difference_interval, ratio_interval  # noqa: E402
+from bench.bench_data import shared_data  # noqa: E402
+from bench.bootstrap import day_sums, difference_interval, ratio_interval  # noqa: E402
 
 BTC = "upbit_BTCKRW"
 H, TRAIN, EVERY, DAYS = 24, 4320, 168, 360

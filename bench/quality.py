@@ -23,8 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_data import shared_data  # noqa: E402
-from bootstrap import day_sums, ratio_interval  # noqa: E402
+from bench.bench_data import shared_data  # noqa: E402
+from bench.bootstrap import day_sums, ratio_interval  # noqa: E402
 
 SERIES = ("binance_ETHUSDT", "upbit_ETHKRW", "upbit_BTCKRW", "upbit_XRPKRW", "upbit_SOLKRW",
           "upbit_DOGEKRW", "upbit_LINKKRW")

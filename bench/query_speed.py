@@ -54,7 +54,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_data import require_csv, shared_csv  # noqa: E402
+from bench.bench_data import require_csv, shared_csv  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.engine import make_session_factory  # noqa: E402

@@ -2,9 +2,9 @@
 
 N markets: the six real Upbit series of ../shared/data, then more symbols replaying them (each from
 another week), re-timed so that their newest candle is the last closed hour, served by
-tests/fake_exchange.py on loopback. An empty Postgres database is created (and dropped at the end),
-migrated, and D daemons (`forecaster run` subprocesses, the default model unless --model says
-otherwise) serve all N markets:
+tests/helpers/fake_exchange.py on loopback. An empty Postgres database is created (and dropped at
+the end), migrated, and D daemons (`forecaster run` subprocesses, the default model unless --model
+says otherwise) serve all N markets:
 
 1. catch-up from the empty store: wall time until every market has a live forecast from its newest
    candle; trainings at once per daemon (its /metrics peak) and overall (model_runs intervals);
@@ -44,7 +44,7 @@ from sqlalchemy import text  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from exchanges.base import HOUR, last_closed_open_time  # noqa: E402
-from tests.fake_exchange import FakeExchange, load_csv_slice, retime  # noqa: E402
+from tests.helpers.fake_exchange import FakeExchange, load_csv_slice, retime  # noqa: E402
 
 DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", REPO.parent / "shared" / "data"))
 BASES = ["ETH", "BTC", "XRP", "SOL", "DOGE", "LINK"]

@@ -4,8 +4,8 @@ last closed hour (so the page shows them as a live store would), imported into a
 file with `forecaster import-csv`; a small model trained with `forecaster train --promote` up to a week
 before the end; `forecaster predict --at` over that last week (so past bands have their truth);
 then the pages served by the daemon's own HTTP server and photographed by headless Chromium
-(tests/browser.py). One more market is configured and never ingested, as a user who mistypes one
-would see it. Writes docs/img/page-overview.png and docs/img/page-market.png (palette PNGs).
+(tests/helpers/browser.py). One more market is configured and never ingested, as a user who mistypes
+one would see it. Writes docs/img/page-overview.png and docs/img/page-market.png (palette PNGs).
 
     .venv/bin/python docs/screenshots.py [--days 200] [--out docs/img]
 """
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--days", type=int, default=200)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     args = ap.parse_args(argv)
-    from tests.browser import find_browser
+    from tests.helpers.browser import find_browser
     found = find_browser()
     if isinstance(found, str):
         sys.exit(f"screenshots.py: {found}")
@@ -96,7 +96,7 @@ def serve_and_shoot(url: str, found: tuple[str, str], out: Path) -> list[Path]:
     from daemon.metrics import Metrics
     from daemon.state import DaemonState
     from reports.web.pages import Pages
-    from tests.browser import console_errors, full_page_screenshot, start_chromium
+    from tests.helpers.browser import console_errors, full_page_screenshot, start_chromium
     markets = [parse_market(m) for m in [*SERIES, NEVER_INGESTED]]
     engine = make_engine(url)
     state = DaemonState.for_markets(markets, 3)

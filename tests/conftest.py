@@ -1,5 +1,6 @@
 """Shared fixtures: a SQLite file and a fresh database on the real Postgres, both migrated with the
-project's own migrations, and paths to the real data in tests/data."""
+project's own migrations; and the markers each test gets from the fixtures it uses. Helpers the tests
+import live in tests/helpers."""
 from __future__ import annotations
 
 import os
@@ -7,9 +8,16 @@ import uuid
 
 import pytest
 
-from tests.paths import BINANCE_CSV, REPO, TEST_DATA, UPBIT_CSV, upbit_csv  # noqa: F401 (re-exported to tests)
+from tests.helpers.markers import markers_for
+from tests.helpers.postgres import PG_ADMIN_URL
 
-PG_ADMIN_URL = os.environ.get("FORECASTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test `postgres` and `slow` by the fixtures and parameters it uses (tests/helpers/markers.py)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        for name in markers_for(getattr(item, "fixturenames", ()), callspec.params.values() if callspec else ()):
+            item.add_marker(name)
 
 
 @pytest.fixture(autouse=True)
@@ -64,16 +72,6 @@ def db_url(request):
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("pg_url")
-
-
-def services_for(migrated, *clients):
-    """The services object the jobs take, on a `migrated` database; `clients`: exchange clients to use
-    instead of the ones settings would make (the tests' have fast retries)."""
-    from jobs.bootstrap import Services
-    from jobs.settings import load_settings
-    url, engine, sessions = migrated
-    return Services(load_settings(database_url=url, device="cpu"), engine, sessions,
-                    clients={c.name: c for c in clients})
 
 
 @pytest.fixture

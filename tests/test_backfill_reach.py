@@ -14,8 +14,8 @@ from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
 from jobs.ingest import ingest_market
-from tests.conftest import services_for
-from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
+from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
+from tests.helpers.services import services_for
 
 UTC = timezone.utc
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=UTC)

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.cli import run_cli
-from tests.conftest import UPBIT_CSV
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import UPBIT_CSV
 
 HEADER = "ts,open,high,low,close,volume\n"
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.cli import run_cli
+from tests.helpers.cli import run_cli
 
 LONG_SYMBOL = "upbit:" + "A" * 36 + "-KRW"  # 40 characters: the symbol column is String(32)
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import run_cli
-from tests.conftest import BINANCE_CSV
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import BINANCE_CSV
 
 TINY = json.dumps({"lookback": 48, "hidden_size": 8, "max_epochs": 2, "val_hours": 200, "patience": 1})
 UNTIL = "2023-12-20T23:00Z"  # the past window's end: the slice runs on to 2023-12-31T23:00Z

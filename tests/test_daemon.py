@@ -9,10 +9,10 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.cli import run_cli
-from tests.daemon_harness import (MarketFeed, as_utc, daemon_env, newest_candle, newest_live_origin,
-                                  overlapping_runs, query, scalar, start_daemon)
-from tests.fake_exchange import FakeExchange
+from tests.helpers.cli import run_cli
+from tests.helpers.daemon_harness import (MarketFeed, as_utc, daemon_env, newest_candle, newest_live_origin,
+                                          overlapping_runs, query, scalar, start_daemon)
+from tests.helpers.fake_exchange import FakeExchange
 
 pytestmark = pytest.mark.slow
 MARKET = "bithumb:ETH-KRW"

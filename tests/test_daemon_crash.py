@@ -9,9 +9,9 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.daemon_harness import (TINY_MODEL, MarketFeed, as_utc, daemon_env, newest_live_origin, query, scalar,
-                                  start_daemon)
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import (TINY_MODEL, MarketFeed, as_utc, daemon_env, newest_live_origin, query, scalar,
+                                          start_daemon)
+from tests.helpers.fake_exchange import FakeExchange
 
 pytestmark = pytest.mark.slow
 MARKET = "bithumb:ETH-KRW"

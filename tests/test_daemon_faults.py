@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.conftest import PG_ADMIN_URL
-from tests.daemon_harness import (MarketFeed, as_utc, daemon_env, newest_candle, newest_live_origin, query, scalar,
-                                  start_daemon)
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import (MarketFeed, as_utc, daemon_env, newest_candle, newest_live_origin, query,
+                                          scalar, start_daemon)
+from tests.helpers.fake_exchange import FakeExchange
+from tests.helpers.postgres import set_database_open
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MARKET = "bithumb:ETH-KRW"
@@ -24,15 +23,6 @@ MARKET = "bithumb:ETH-KRW"
 def failed_ingests(engine) -> list[str]:
     return [r.message for r in query(engine, "SELECT message FROM job_runs WHERE job = 'ingest' "
                                              "AND status = 'failed' ORDER BY id")]
-
-
-def set_database_open(name: str, open_: bool) -> None:
-    """Close the database to new connections and drop the daemon's current ones, or reopen it:
-    an outage of this database only, without touching the shared server."""
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(open_).lower()}')
-        if not open_:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
 
 
 def test_daemon_survives_faults_and_catches_up(pg_url, start_daemon):

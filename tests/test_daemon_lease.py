@@ -10,15 +10,14 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.daemon_harness import TINY_MODEL, MarketFeed, daemon_env, free_port, scalar, start_daemon  # noqa: F401
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import SLOW_MODEL, MarketFeed, daemon_env, free_port, scalar, start_daemon  # noqa: F401
+from tests.helpers.fake_exchange import FakeExchange
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MARKET = "bithumb:ETH-KRW"
 LEASE_S = 4
 # 100 epochs that early stopping never ends: a training of 10-30 s here, long enough to freeze A in
 # the middle of it (the LSTM, off by default, keeps a training under way for as long as that).
-SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 100, "patience": 1000, "batch_size": 16, "learned": "lstm"}
 
 
 def test_a_frozen_daemons_claim_passes_to_the_other_daemon_within_its_lease(pg_url, start_daemon):

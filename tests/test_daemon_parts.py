@@ -64,7 +64,7 @@ def test_a_lock_whose_connection_is_terminated_knows_it_is_lost(pg_url):
     import psycopg
     from db.engine import make_engine
     from db.migrate import upgrade
-    from tests.conftest import PG_ADMIN_URL
+    from tests.helpers.postgres import PG_ADMIN_URL
     engine = make_engine(pg_url)
     upgrade(engine)
     engine.dispose()

@@ -8,9 +8,9 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.daemon_harness import (MarketFeed, as_utc, daemon_env, free_port, newest_live_origin, overlapping_runs,
-                                  query, scalar, start_daemon)
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import (MarketFeed, as_utc, daemon_env, free_port, newest_live_origin,
+                                          overlapping_runs, query, scalar, start_daemon)
+from tests.helpers.fake_exchange import FakeExchange
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 MARKETS = ["bithumb:ETH-KRW", "binance:ETH-USDT"]

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from db.engine import make_engine
 from db.migrate import current_revision, downgrade, head_revision, upgrade
 from db.models import Base, Candle
-from tests.cli import run_cli
+from tests.helpers.cli import run_cli
 
 CONTRACT_COLUMNS = {
     "candles": "exchange symbol interval open_time open high low close volume source ingested_at",

@@ -13,15 +13,15 @@ import psycopg
 import pytest
 import yaml
 
-from tests.cli import run_cli
-from tests.conftest import REPO
-from tests.test_readonly_role import run_script
-from tests.test_sql_docs import NEWEST, bi_database
+from tests.helpers.cli import run_cli
+from tests.helpers.compose import COMPOSE, compose
+from tests.helpers.grafana import AROUND_NEWEST, DASHBOARD, expand
+from tests.helpers.paths import REPO
+from tests.helpers.pipeline_database import NEWEST, bi_database
+from tests.helpers.readonly_role import run_script
 
-COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 ENV_EXAMPLE = REPO / ".env.example"
-DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
 DATASOURCES = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "forecaster.yaml"
 DASHBOARD_PROVIDERS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "forecaster.yaml"
 ALERTS = REPO / "deploy" / "grafana" / "provisioning" / "alerting" / "forecaster.yaml"
@@ -29,10 +29,6 @@ PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 OURS = ("migrate", "worker")  # the services that run the forecaster image
 VARIABLE_RE = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}|\$(\w+)")
-
-
-def compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
 
 
 def env_example() -> dict[str, str]:
@@ -249,7 +245,7 @@ def test_grafana_provisions_the_read_only_datasource_and_the_dashboard():
 # --- the dashboard's SQL on real data, as Grafana runs it ----------------------------------------
 
 @pytest.fixture(scope="module")
-def pipeline_pg(request, tmp_path_factory):
+def pipeline_pg(request, tmp_path_factory, pg_server):  # pg_server named: it marks the users `postgres`
     yield from bi_database(request, tmp_path_factory, "postgresql")
 
 
@@ -265,25 +261,11 @@ def bi_dsn(pipeline_pg):
         conn.execute(f'DROP ROLE "{role}"')
 
 
-# The dashboard's default range (now-7d to now+1d) on a live store, and on a store of history
-# imported up to NEWEST (the pipeline's data), where "now" is long after its last candle.
-AROUND_NEWEST = (NEWEST - timedelta(days=7), NEWEST + timedelta(days=1))
-
-
+# The dashboard's default range (now-7d to now+1d) on a live store; on a store of history imported
+# up to NEWEST (the pipeline's data), where "now" is long after its last candle, AROUND_NEWEST.
 def default_range():
     now = datetime.now(timezone.utc)
     return now - timedelta(days=7), now + timedelta(days=1)
-
-
-def expand(sql: str, variables: dict[str, str], time_range=AROUND_NEWEST) -> str:
-    """Grafana's macros and variables as its Postgres data source expands them, for a time range."""
-    start, end = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in time_range)
-    sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{start}' AND '{end}'", sql)
-    sql = sql.replace("$__timeFrom()", f"'{start}'").replace("$__timeTo()", f"'{end}'")
-    for name, value in variables.items():
-        sql = sql.replace("${%s}" % name, value).replace(f"${name}", value)
-    assert "$" not in sql, f"unexpanded macro or variable in {sql}"
-    return sql
 
 
 def run_as_bi(bi_dsn, sql: str) -> tuple[list[str], list[tuple]]:

@@ -10,7 +10,7 @@ import pytest
 from exchanges.base import HOUR, ExchangeError, parse_market
 from exchanges.bithumb import BithumbClient, parse_public
 from exchanges.http import make_session
-from tests.fake_exchange import DATA_DIR, KRW_CSV, FakeExchange, load_csv_slice
+from tests.helpers.fake_exchange import DATA_DIR, KRW_CSV, FakeExchange, load_csv_slice
 
 MARKET = parse_market("bithumb:ETH-KRW")
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)

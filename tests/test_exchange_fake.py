@@ -13,8 +13,8 @@ from exchanges.base import HOUR, parse_market, utc_hour_floor
 from exchanges.binance import BinanceClient
 from exchanges.http import make_session
 from exchanges.upbit import UpbitClient
-from tests.candle_data import candles_for
-from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
+from tests.helpers.candle_data import candles_for
+from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ def test_retimed_data_follows_the_wall_clock():
 
 def test_command_line_server_with_remote_clock_and_faults():
     now = datetime(2023, 12, 1, 12, 30, tzinfo=timezone.utc)
-    args = [sys.executable, "-m", "tests.fake_exchange", "--serve", f"upbit:ETH-KRW={KRW_CSV}",
+    args = [sys.executable, "-m", "tests.helpers.fake_exchange", "--serve", f"upbit:ETH-KRW={KRW_CSV}",
             "--start", "2023-12-01T00:00:00Z", "--hours", "48", "--now", now.isoformat()]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -128,7 +128,7 @@ def test_candles_off_the_exchanges_grid_are_refused():
 
 def test_command_line_server_serves_a_4h_market_from_an_hourly_csv():
     now = datetime(2023, 12, 5, 12, 30, tzinfo=timezone.utc)
-    args = [sys.executable, "-m", "tests.fake_exchange", "--serve", f"binance:ETH-USDT@4h={USDT_CSV}",
+    args = [sys.executable, "-m", "tests.helpers.fake_exchange", "--serve", f"binance:ETH-USDT@4h={USDT_CSV}",
             "--start", "2023-12-01T00:00:00Z", "--hours", "120", "--now", now.isoformat()]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

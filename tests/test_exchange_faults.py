@@ -8,7 +8,7 @@ import pytest
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
-from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
+from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
 
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)
 ENDPOINTS = {  # what one since=None fetch asks

@@ -12,7 +12,7 @@ from exchanges.base import (ExchangeError, closed_since, last_closed_open_time, 
 from exchanges.binance import parse_klines
 from exchanges.grid import HOURLY, CandleGrid
 from exchanges.v1_candles import parse_v1_page
-from tests.paths import API_SAMPLES
+from tests.helpers.paths import API_SAMPLES
 
 UTC = timezone.utc
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 
 from exchanges.base import ExchangeError
 from exchanges.http import get_json, make_session
-from tests.fake_exchange import USDT_CSV, FakeExchange, load_csv_slice
+from tests.helpers.fake_exchange import USDT_CSV, FakeExchange, load_csv_slice
 
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)
 PATH = "/api/v3/klines"

@@ -4,7 +4,7 @@ from 00:00 UTC), paging without gaps or duplicates, dropping the open candle, an
 fetch on a bad row or a page that ends the history too early.
 
 The served 4h/1d candles are the real 2023 hours regrouped, and the 15m ones synthetic quarters of
-the real hours (tests/candle_data.py: test data only; the clients never resample).
+the real hours (tests/helpers/candle_data.py: test data only; the clients never resample).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
-from tests.candle_data import candles_for
-from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
+from tests.helpers.candle_data import candles_for
+from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
 
 UTC = timezone.utc
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=UTC)  # a Sunday; 21:30 KST

@@ -13,7 +13,7 @@ from exchanges.registry import DEFAULT_URLS, EXCHANGES, client_class, make_clien
 from exchanges.upbit import UpbitClient
 from exchanges.v1_candles import V1_PATHS
 from forecaster.intervals import INTERVALS
-from tests.fake_exchange import FakeExchange
+from tests.helpers.fake_exchange import FakeExchange
 
 
 def test_market_parsing_knows_exactly_the_exchanges_of_the_table():

@@ -8,7 +8,7 @@ import pytest
 from exchanges.base import HOUR, ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.upbit import UpbitClient
-from tests.fake_exchange import KRW_CSV, FakeExchange, load_csv_slice
+from tests.helpers.fake_exchange import KRW_CSV, FakeExchange, load_csv_slice
 
 MARKET = parse_market("upbit:ETH-KRW")
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from db.candles import write_candles
 from db.models import ModelRun
 from db.predictions import write_predictions
 from reports.forecast_view import format_price
-from tests.cli import run_cli
+from tests.helpers.cli import run_cli
 
 ORIGIN = datetime(2023, 12, 31, 23, tzinfo=timezone.utc)
 

@@ -16,7 +16,7 @@ from jobs.import_csv import import_csv
 from jobs.predict import predict_market
 from jobs.settings import load_settings
 from jobs.train import train_market
-from tests.conftest import BINANCE_CSV
+from tests.helpers.paths import BINANCE_CSV
 
 MARKET = parse_market("binance:ETH-USDT")
 TINY = ModelConfig(lookback=48, hidden_size=8, max_epochs=2, val_steps=200, patience=1)

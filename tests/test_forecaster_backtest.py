@@ -8,7 +8,7 @@ import pytest
 from forecaster import metrics
 from forecaster.backtest import plan_walk_forward, walk_forward
 from forecaster.config import ModelConfig
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 HOUR = pd.Timedelta(hours=1)
 TINY = ModelConfig(lookback=24, horizon=4, patch=4, hidden_size=8, max_epochs=2, batch_size=64,

@@ -11,7 +11,7 @@ import pytest
 from forecaster import bands, calibrate, metrics, sources, windows
 from forecaster.frames import step_grid
 from forecaster.volatility import fit_volatility, seasonal_factors
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 
 def _series(frame):

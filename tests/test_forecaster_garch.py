@@ -9,7 +9,7 @@ import pytest
 from forecaster import windows
 from forecaster.frames import step_grid
 from forecaster.garch import GarchModel, fit_garch
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 
 def _simulated_garch(n: int, omega: float, alpha: float, beta: float, seed: int = 0) -> np.ndarray:

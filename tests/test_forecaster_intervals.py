@@ -14,7 +14,7 @@ from forecaster.intervals import INTERVALS, get_interval
 from forecaster.predict import Forecaster
 from forecaster.train import train
 from forecaster.volatility import fit_volatility
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 

@@ -14,7 +14,7 @@ from forecaster.config import ModelConfig
 from forecaster.learned import LearnedFit
 from forecaster.predict import Forecaster
 from forecaster.train import train
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 TILT = 0.002  # the toy median: 0.2% above the close at every horizon
 

@@ -16,7 +16,7 @@ from forecaster.predict import Forecaster, evaluate
 from forecaster import serialize
 from forecaster.serialize import read_metadata
 from forecaster.train import train
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 TINY = ModelConfig(lookback=24, horizon=6, patch=4, hidden_size=8, max_epochs=2, batch_size=64,
                    val_steps=48, patience=2, seed=3)

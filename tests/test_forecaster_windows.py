@@ -7,7 +7,7 @@ import numpy as np
 from forecaster import windows
 from forecaster.frames import step_grid
 from forecaster.volatility import fit_volatility
-from tests.test_forecaster_frames import real_candles
+from tests.helpers.frames import real_candles
 
 
 def _series(frame, fill=False):

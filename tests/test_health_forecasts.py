@@ -11,8 +11,8 @@ from db.job_runs import finish_job_run, start_job_run
 from db.engine import make_engine
 from db.migrate import upgrade
 from exchanges.base import parse_market
-from tests.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
-from tests.fake_exchange import FakeExchange
+from tests.helpers.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
+from tests.helpers.fake_exchange import FakeExchange
 
 MARKET = "binance:ETH-USDT"
 

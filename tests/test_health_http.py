@@ -14,7 +14,7 @@ from daemon.health_server import HealthServer
 from daemon.metrics import Metrics
 from daemon.state import DaemonState
 from exchanges.base import parse_market
-from tests.test_deploy import compose
+from tests.helpers.compose import compose
 
 MARKETS = [parse_market(m) for m in ("bithumb:ETH-KRW", "upbit:ETH-KRW", "binance:ETH-USDT")]
 BURST = 200

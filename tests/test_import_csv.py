@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from db.candles import load_frame
 from exchanges.base import parse_market
 from jobs.import_csv import CsvError, import_csv
-from tests.cli import run_cli
-from tests.conftest import BINANCE_CSV, UPBIT_CSV, services_for
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import BINANCE_CSV, UPBIT_CSV
+from tests.helpers.services import services_for
 
 MARKET = parse_market("binance:ETH-USDT")
 

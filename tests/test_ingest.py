@@ -13,9 +13,9 @@ from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
 from jobs.ingest import ingest_market
-from tests.cli import run_cli
-from tests.conftest import services_for
-from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
+from tests.helpers.cli import run_cli
+from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
+from tests.helpers.services import services_for
 
 UTC = timezone.utc
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=UTC)  # half past: the 12:00 candle is still open
@@ -238,7 +238,7 @@ def test_a_recent_gap_is_asked_for_again_until_it_is_a_day_old(migrated, fake):
 def test_each_interval_is_ingested_as_its_own_market_next_to_the_hourly_one(migrated, market_text):
     """Day, 4h and 15m candles served in each exchange's format and grid, ingested beside the same
     symbol's hours: each interval keeps its own rows, stored as the exchange starts them."""
-    from tests.candle_data import candles_for
+    from tests.helpers.candle_data import candles_for
     _, _, sessions = migrated
     market = parse_market(market_text)
     hourly_text = f"{market.exchange}:{market.symbol}"

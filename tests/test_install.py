@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from db.migrate import head_revision
-from tests.paths import REPO
+from tests.helpers.paths import REPO
 
 # What `pip install .` must not need: everything else the checkout holds besides the package sources.
 NOT_SOURCES = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.db", "tests", "bench",

@@ -17,7 +17,7 @@ from jobs.predict import predict_market
 from jobs.settings import load_settings
 from reports.status import collect_status
 from jobs.train import train_market
-from tests.conftest import BINANCE_CSV
+from tests.helpers.paths import BINANCE_CSV
 
 HOURLY, DAILY = parse_market("binance:ETH-USDT"), parse_market("binance:ETH-USDT@1d")
 TINY_1H = ModelConfig.for_interval("1h", lookback=48, hidden_size=8, max_epochs=2, val_steps=200, patience=1)

@@ -15,7 +15,7 @@ from reports.plot import plot_market
 from jobs.predict_at import predict_at
 from jobs.settings import load_settings
 from jobs.train import train_market
-from tests.conftest import BINANCE_CSV
+from tests.helpers.paths import BINANCE_CSV
 
 MARKET = parse_market("binance:ETH-USDT")
 TINY = ModelConfig(lookback=48, hidden_size=8, max_epochs=2, val_steps=200, patience=1)

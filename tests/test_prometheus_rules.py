@@ -14,8 +14,8 @@ import yaml
 from daemon.metrics import Metrics
 from daemon.state import DaemonState
 from exchanges.base import parse_market
-from tests.conftest import REPO
-from tests.test_sql_intervals import KEYS, store  # noqa: F401 (a fixture: one market in 1h, 4h and 1d)
+from tests.helpers.paths import REPO
+from tests.helpers.interval_store import KEYS, store  # noqa: F401 (a fixture: one market in 1h, 4h and 1d)
 
 RULES = REPO / "deploy" / "prometheus" / "rules"
 PROMTOOL = shutil.which("promtool")
@@ -23,6 +23,7 @@ needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not in
                                     "(Debian: apt-get install prometheus; .ci/run installs it)")
 
 
+@pytest.mark.prometheus
 @needs_promtool
 def test_the_rule_file_is_valid():
     done = subprocess.run([PROMTOOL, "check", "rules", str(RULES / "forecaster.yml")], capture_output=True, text=True)
@@ -30,6 +31,7 @@ def test_the_rule_file_is_valid():
     assert "SUCCESS: 3 rules found" in done.stdout
 
 
+@pytest.mark.prometheus
 @needs_promtool
 def test_the_rules_fire_as_their_unit_tests_say():
     done = subprocess.run([PROMTOOL, "test", "rules", "forecaster_test.yml"], cwd=RULES, capture_output=True, text=True)

@@ -18,12 +18,13 @@ from daemon.health_server import HealthServer
 from daemon.metrics import Metrics
 from daemon.state import DaemonState
 from exchanges.base import parse_market
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "forecaster.json"
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="the prometheus binary is not installed "
-                                "(Debian: apt-get install prometheus)")
+pytestmark = [pytest.mark.prometheus,
+              pytest.mark.skipif(PROMETHEUS is None, reason="the prometheus binary is not installed "
+                                 "(Debian: apt-get install prometheus)")]
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import BINANCE_CSV, REPO
+from tests.helpers.paths import BINANCE_CSV, REPO
 
 # The queries added or changed with the forecast history (docs/sql.md), and every dashboard and
 # alert query (their names start with "grafana " and "alert: ").

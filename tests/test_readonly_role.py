@@ -4,9 +4,6 @@ the way an operator adds it later (after them); each way a role could write or g
 way is tried as that role, also after it turned its own sessions read-write."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from datetime import datetime, timezone
 
@@ -14,9 +11,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tests.conftest import REPO
+from tests.helpers.readonly_role import run_script
 
-SCRIPT = REPO / "db" / "readonly.sql"
 TABLES = ("candles", "job_runs", "model_runs", "model_weights", "predictions", "prediction_history",
           "backtest_runs", "backtest_horizons")
 SERVICE_TABLES = ("candle_gaps", "job_locks")  # beyond the contract; readable too
@@ -45,23 +41,6 @@ WRITES = {
     "lock the lock table": "LOCK TABLE job_locks IN EXCLUSIVE MODE",
 }
 MARKET = "binance:ETH-USDT"
-
-
-def _psql() -> str:
-    psql = shutil.which("psql")
-    if psql is None:
-        if os.environ.get("CI"):
-            pytest.fail("psql must be installed in CI to run db/readonly.sql")
-        pytest.skip("psql is not installed")
-    return psql
-
-
-def run_script(dsn: str, user: str | None, password: str | None = "s3cret'with quote", connection_limit=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("BI_USER", "BI_PASSWORD", "BI_CONNECTION_LIMIT")}
-    env.update({k: v for k, v in (("BI_USER", user), ("BI_PASSWORD", password),
-                                  ("BI_CONNECTION_LIMIT", connection_limit)) if v is not None})
-    return subprocess.run([_psql(), dsn, "-X", "-q", "-f", str(SCRIPT)], env=env, capture_output=True,
-                          text=True, timeout=60)
 
 
 @pytest.fixture(scope="module")

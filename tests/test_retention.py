@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from db.predictions import write_predictions
 from exchanges.base import parse_market
 from jobs.retention import prune_live_forecasts
-from tests.conftest import services_for
+from tests.helpers.services import services_for
 
 NOW = datetime(2023, 12, 31, 12, tzinfo=timezone.utc)
 MARKETS = [parse_market("binance:ETH-USDT"), parse_market("upbit:ETH-KRW")]

@@ -12,9 +12,9 @@ from sqlalchemy.engine import make_url
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.daemon_harness import MarketFeed, TINY_MODEL, as_utc, daemon_env, query, start_daemon  # noqa: F401
-from tests.fake_exchange import KRW_CSV, FakeExchange
-from tests.test_daemon_faults import set_database_open
+from tests.helpers.daemon_harness import MarketFeed, TINY_MODEL, as_utc, daemon_env, query, start_daemon  # noqa: F401
+from tests.helpers.fake_exchange import KRW_CSV, FakeExchange
+from tests.helpers.postgres import set_database_open
 
 pytestmark = [pytest.mark.slow]
 MARKETS = [f"upbit:{s}-KRW" for s in ("ETH", "AAA", "BBB")]

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from db.redact import forget_secrets, mask_secrets, mask_url, remember_secrets_of
-from tests.cli import run_cli
-from tests.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
-from tests.fake_exchange import FakeExchange
+from tests.helpers.cli import run_cli
+from tests.helpers.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
+from tests.helpers.fake_exchange import FakeExchange
 
 MARKET = "bithumb:ETH-KRW"
 PASSWORD = "Pw-7q9Zx@k2/s"  # '@' and '/' as passwords have them: the URL carries it percent-encoded

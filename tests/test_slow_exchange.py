@@ -14,8 +14,8 @@ from db.migrate import upgrade
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.registry import make_client
-from tests.daemon_harness import MarketFeed, as_utc, daemon_env, query, start_daemon  # noqa: F401
-from tests.fake_exchange import KRW_CSV, FakeExchange, load_csv_slice
+from tests.helpers.daemon_harness import MarketFeed, as_utc, daemon_env, query, start_daemon  # noqa: F401
+from tests.helpers.fake_exchange import KRW_CSV, FakeExchange, load_csv_slice
 
 NOW = datetime(2023, 12, 10, 12, 30, tzinfo=timezone.utc)
 

@@ -13,7 +13,8 @@ from db.predictions import write_predictions
 from exchanges.base import parse_market
 from jobs.import_csv import import_csv
 from jobs.retention import prune_live_forecasts
-from tests.conftest import BINANCE_CSV, services_for
+from tests.helpers.paths import BINANCE_CSV
+from tests.helpers.services import services_for
 
 MARKET = parse_market("binance:ETH-USDT")
 MARKET_FILTER = "exchange = 'binance' AND symbol = 'ETH-USDT' AND interval = '1h'"

@@ -13,7 +13,7 @@ from db.model_runs import promote, record_trained, start_model_run
 from db.predictions import write_predictions
 from exchanges.base import Candle, parse_market
 from reports.status import collect_status, render_status
-from tests.cli import run_cli
+from tests.helpers.cli import run_cli
 
 KRW, USDT = parse_market("bithumb:ETH-KRW"), parse_market("binance:ETH-USDT")
 NOW = datetime(2024, 3, 1, 12, 20, tzinfo=timezone.utc)  # the last closed hour opens at 11:00

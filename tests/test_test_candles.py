@@ -1,5 +1,5 @@
-"""The test-only candles of other intervals (tests/candle_data.py) are the real hours, regrouped on
-each exchange's grid, and the synthetic quarters add up to the real hour exactly."""
+"""The test-only candles of other intervals (tests/helpers/candle_data.py) are the real hours,
+regrouped on each exchange's grid, and the synthetic quarters add up to the real hour exactly."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -8,8 +8,8 @@ from itertools import groupby
 import pytest
 
 from exchanges.base import make_candle, parse_market
-from tests.candle_data import candles_for, load_csv_slice, quarter_hours, resample_candles
-from tests.paths import BINANCE_CSV, UPBIT_CSV
+from tests.helpers.candle_data import candles_for, load_csv_slice, quarter_hours, resample_candles
+from tests.helpers.paths import BINANCE_CSV, UPBIT_CSV
 
 UTC = timezone.utc
 KRW = load_csv_slice(UPBIT_CSV, "2023-11-27T00:00:00Z", 24 * 14)  # holds Upbit's 16Z..20Z gap of 2023-12-03

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.paths import REPO, TEST_DATA
+from tests.helpers.paths import REPO, TEST_DATA
 
 README = TEST_DATA / "README.md"
 # | `file` | ... | `sha256` |: the last backticked 64-hex column of a README table row.

@@ -20,7 +20,7 @@ from jobs.errors import JobError
 from jobs.predict import predict_market
 from jobs.settings import load_settings
 from reports.status import collect_status
-from tests.cli import run_cli
+from tests.helpers.cli import run_cli
 
 T0 = datetime(2023, 12, 31, 18, tzinfo=timezone.utc)
 H = timedelta(hours=1)

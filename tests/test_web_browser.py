@@ -10,11 +10,12 @@ import pytest
 
 from db.engine import make_engine
 from db.migrate import upgrade
-from tests.browser import console_errors, find_browser, full_page_screenshot, start_chromium
-from tests.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, scalar, start_daemon  # noqa: F401
-from tests.fake_exchange import FakeExchange
+from tests.helpers.browser import console_errors, find_browser, full_page_screenshot, start_chromium
+from tests.helpers.daemon_harness import (MarketFeed, as_utc, daemon_env, newest_live_origin, scalar,  # noqa: F401
+                                          start_daemon)
+from tests.helpers.fake_exchange import FakeExchange
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 KRW, USDT, NEVER = "bithumb:ETH-KRW", "binance:ETH-USDT", "upbit:XRP-KRW@4h"
 FOUND = find_browser()
 By = pytest.importorskip("selenium.webdriver.common.by",

@@ -21,11 +21,15 @@ import requests
 from sqlalchemy import text
 
 from exchanges.base import HOUR, last_closed_open_time
-from tests.cli import FORECASTER
-from tests.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
+from tests.helpers.cli import FORECASTER
+from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
 
 # A model that trains in well under a second on a CPU, and a window small enough for it.
 TINY_MODEL = {"lookback": 48, "patch": 4, "hidden_size": 8, "max_epochs": 2, "val_steps": 150, "shrink_grid": 5}
+# A training that lasts: 100 epochs that early stopping never ends, 10-30 s here, long enough to cut
+# a daemon's lock in the middle, short enough that a daemon which did not notice would finish and
+# write; the LSTM (off by default) keeps a training under way for as long as a test needs one.
+SLOW_MODEL = {**TINY_MODEL, "hidden_size": 64, "max_epochs": 100, "patience": 1000, "batch_size": 16, "learned": "lstm"}
 SOURCES = {"bithumb:ETH-KRW": (KRW_CSV, "2023-06-01T00:00:00"), "binance:ETH-USDT": (USDT_CSV, "2023-06-01T00:00:00")}
 
 
@@ -190,4 +194,5 @@ def hours_between(a: datetime, b: datetime) -> int:
 
 
 __all__ = ["MarketFeed", "DaemonProcess", "daemon_env", "free_port", "query", "scalar", "newest_candle",
-           "newest_live_origin", "as_utc", "overlapping_runs", "TINY_MODEL", "start_daemon"]
+           "newest_live_origin", "as_utc", "overlapping_runs", "TINY_MODEL", "SLOW_MODEL",
+           "start_daemon"]

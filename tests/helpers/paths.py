@@ -1,7 +1,7 @@
 """Where the tests' data is: tests/data, inside the repository (its README says what and from where)."""
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # tests/helpers/paths.py -> the repository
 TEST_DATA = REPO / "tests" / "data"
 API_SAMPLES = TEST_DATA / "api_samples"
 BINANCE_CSV = TEST_DATA / "binance_ETHUSDT_1h_2023.csv.gz"

@@ -5,12 +5,12 @@ Each exchange lives under its own prefix, so one server stands in for all three 
 interval the clients use is served in the exchange's own format: v1 `minutes/15|60|240` and `days`
 (day rows with `prev_closing_price`, minute rows with `unit`), klines `interval=15m|1h|4h|1d` (close
 time = open + step - 1 ms). A market's candles must lie on its exchange's grid (`Market.grid`:
-Bithumb's days open at 15:00 UTC); `tests.candle_data.candles_for` makes them from the real hourly
+Bithumb's days open at 15:00 UTC); `tests.helpers.candle_data.candles_for` makes them from the real hourly
 CSVs (`load_csv_slice`), for tests only. The clock `now` decides what exists: candles opening after it
 do not; the one whose interval contains it is served as an open candle with partial values, as
 exchanges do. `now=None` follows the wall clock (use `retime` so the data ends at the current hour).
 Faults are queued with `fail_next`; every request is counted per path. Run in-process (context
-manager) or as `python -m tests.fake_exchange --serve bithumb:ETH-KRW=PATH.csv --port N` (see `main`).
+manager) or as `python -m tests.helpers.fake_exchange --serve bithumb:ETH-KRW=PATH.csv --port N` (see `main`).
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ from exchanges.base import Candle, Market, parse_market
 from exchanges.grid import EPOCH
 from exchanges.registry import EXCHANGES
 
-from tests.candle_data import candles_for, load_csv_slice, retime  # noqa: F401 (tests import them from here)
-from tests.paths import BINANCE_CSV as USDT_CSV
-from tests.paths import TEST_DATA as DATA_DIR
-from tests.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
+from tests.helpers.candle_data import candles_for, load_csv_slice, retime  # noqa: F401 (tests import them from here)
+from tests.helpers.paths import BINANCE_CSV as USDT_CSV
+from tests.helpers.paths import TEST_DATA as DATA_DIR
+from tests.helpers.paths import UPBIT_CSV as KRW_CSV  # real Upbit ETH/KRW; stands in for Bithumb too
 KST = timedelta(hours=9)
 FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garbage", "disconnect", "empty", "short",
                "drip")
@@ -128,7 +128,7 @@ class FakeExchange:
         off_grid = next((c for c in candles if not m.grid.contains(c.open_time)), None)
         if off_grid is not None:
             raise ValueError(f"{m}: a candle opens at {off_grid.open_time:%Y-%m-%dT%H:%MZ}, off {m.exchange}'s "
-                             f"{m.interval} grid ({m.grid.describe()}); tests.candle_data.candles_for makes "
+                             f"{m.interval} grid ({m.grid.describe()}); tests.helpers.candle_data.candles_for makes "
                              "candles on it")
         series = sorted(candles, key=lambda c: c.open_time)
         with self._lock:
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--serve", action="append", default=[], metavar="MARKET=CSV",
                     help="e.g. bithumb:ETH-KRW=tests/data/upbit_ETHKRW_1h_2023.csv.gz (repeatable); an hourly "
-                         "CSV, served in MARKET's interval as tests.candle_data.candles_for makes it")
+                         "CSV, served in MARKET's interval as tests.helpers.candle_data.candles_for makes it")
     ap.add_argument("--start", help="first open_time to load (ISO, UTC)")
     ap.add_argument("--hours", type=int, help="hours to load from --start")
     ap.add_argument("--now", help="the clock (ISO, UTC); default: follow the wall clock")
