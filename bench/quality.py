@@ -49,8 +49,8 @@ def run_series(name: str, args) -> dict:
     torch.set_num_threads(args.threads)
     from forecaster.backtest import history_steps, walk_forward
     from forecaster.config import ModelConfig
+    from forecaster.defaults import backtest_defaults
     from forecaster.errors import NotEnoughHistory
-    from forecaster.intervals import backtest_defaults
 
     cfg = ModelConfig.for_interval(args.interval, learned=args.learned)
     d = backtest_defaults(args.interval)

@@ -10,6 +10,8 @@ import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from core.market import Market
+from db.market_key import market_columns, market_filter
 from db.models import BacktestHorizon, BacktestRun
 
 SETTINGS = ("days", "step", "retrain_every", "train_hours", "horizon")
@@ -27,14 +29,14 @@ def _number(value):
     return None if math.isnan(value) else value
 
 
-def record_backtest_run(*, session: Session, exchange: str, symbol: str, interval: str, started_at: datetime,
+def record_backtest_run(*, session: Session, market: Market, started_at: datetime,
                         finished_at: datetime, settings: dict, config: dict, code_version: str, device: str,
                         summary: dict, table: pd.DataFrame, origins: pd.DatetimeIndex) -> int:
     """Insert the run and its per-horizon table; returns the run's id for its prediction rows."""
     ratio = summary.get("ratio") or {}
     sources = [s for s in summary.get("sources", []) if s]
     run = BacktestRun(
-        exchange=exchange, symbol=symbol, interval=interval, started_at=started_at, finished_at=finished_at,
+        **market_columns(market), started_at=started_at, finished_at=finished_at,
         **{k: int(settings[k]) for k in SETTINGS}, config=json.dumps(config, sort_keys=True),
         code_version=code_version[:64], device=device,
         first_origin=origins.min().to_pydatetime() if len(origins) else None,
@@ -54,8 +56,7 @@ def record_backtest_run(*, session: Session, exchange: str, symbol: str, interva
     return run.id
 
 
-def last_backtest_run(*, session: Session, exchange: str, symbol: str, interval: str) -> BacktestRun | None:
+def last_backtest_run(*, session: Session, market: Market) -> BacktestRun | None:
     return session.scalars(select(BacktestRun)
-                           .where(BacktestRun.exchange == exchange, BacktestRun.symbol == symbol,
-                                  BacktestRun.interval == interval)
+                           .where(*market_filter(BacktestRun, market))
                            .order_by(BacktestRun.started_at.desc(), BacktestRun.id.desc()).limit(1)).first()

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from core.market import Market
+from db.market_key import market_columns, market_filter
 from db.models import ModelRun, ModelWeights
 
 WEIGHTS_FORMAT = "safetensors"
@@ -18,9 +20,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def start_model_run(*, session: Session, exchange: str, symbol: str, interval: str, device: str, config: dict,
+def start_model_run(*, session: Session, market: Market, device: str, config: dict,
                     train_start: datetime | None, train_end: datetime | None) -> int:
-    run = ModelRun(exchange=exchange, symbol=symbol, interval=interval, status="training", started_at=_now(),
+    run = ModelRun(**market_columns(market), status="training", started_at=_now(),
                    device=device, config=json.dumps(config, sort_keys=True), train_start=train_start,
                    train_end=train_end)
     session.add(run)
@@ -52,12 +54,12 @@ def record_failed(*, session: Session, run_id: int, error: str) -> bool:
                            .values(status="failed", finished_at=_now(), error=error[:2000])).rowcount == 1
 
 
-def promote(*, session: Session, run_id: int, exchange: str, symbol: str, interval: str) -> bool:
+def promote(*, session: Session, run_id: int, market: Market) -> bool:
     """Make `run_id` (status `trained`) the promoted model of its market; the one before it becomes
     `retired`. Both changes are in the caller's transaction, so a crash leaves exactly one promoted
     model. False, and the caller must roll back, if the run is not `trained`."""
     session.execute(update(ModelRun)
-                    .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol, ModelRun.interval == interval,
+                    .where(*market_filter(ModelRun, market),
                            ModelRun.status == "promoted", ModelRun.id != run_id)
                     .values(status="retired"))
     return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "trained")
@@ -72,9 +74,8 @@ def retire_outdated(*, session: Session, run_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def promoted_run(*, session: Session, exchange: str, symbol: str, interval: str) -> ModelRun | None:
-    return session.scalars(select(ModelRun).where(ModelRun.exchange == exchange, ModelRun.symbol == symbol,
-                                                  ModelRun.interval == interval, ModelRun.status == "promoted")
+def promoted_run(*, session: Session, market: Market) -> ModelRun | None:
+    return session.scalars(select(ModelRun).where(*market_filter(ModelRun, market), ModelRun.status == "promoted")
                            .order_by(ModelRun.id.desc()).limit(1)).first()
 
 
@@ -83,13 +84,13 @@ def promoted_run(*, session: Session, exchange: str, symbol: str, interval: str)
 PASSED_GATE = ("promoted", "retired", "trained")
 
 
-def models_trained_until(*, session: Session, exchange: str, symbol: str, interval: str, until: datetime) -> list[tuple[int, datetime]]:
+def models_trained_until(*, session: Session, market: Market, until: datetime) -> list[tuple[int, datetime]]:
     """(id, train_end) of every model run that passed the gate, still has its weights, and was
     trained on candles up to `until` at the latest; oldest training window first."""
     rows = session.execute(
         select(ModelRun.id, ModelRun.train_end)
         .join(ModelWeights, ModelWeights.model_run_id == ModelRun.id)
-        .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol, ModelRun.interval == interval,
+        .where(*market_filter(ModelRun, market),
                ModelRun.status.in_(PASSED_GATE), ModelRun.error.is_(None),
                ModelRun.train_end.is_not(None), ModelRun.train_end <= until)
         .order_by(ModelRun.train_end, ModelRun.id)).all()
@@ -100,12 +101,11 @@ def load_weights(*, session: Session, run_id: int) -> bytes | None:
     return session.scalar(select(ModelWeights.weights).where(ModelWeights.model_run_id == run_id))
 
 
-def prune_weights(*, session: Session, exchange: str, symbol: str, interval: str, keep: int) -> int:
+def prune_weights(*, session: Session, market: Market, keep: int) -> int:
     """Drop weights of all but the promoted model and the `keep` newest runs of a market."""
     runs = session.execute(select(ModelRun.id, ModelRun.status)
                            .join(ModelWeights, ModelWeights.model_run_id == ModelRun.id)
-                           .where(ModelRun.exchange == exchange, ModelRun.symbol == symbol,
-                                  ModelRun.interval == interval)
+                           .where(*market_filter(ModelRun, market))
                            .order_by(ModelRun.id.desc())).all()
     drop = [r.id for i, r in enumerate(runs) if i >= keep and r.status != "promoted"]
     if drop:
@@ -113,11 +113,12 @@ def prune_weights(*, session: Session, exchange: str, symbol: str, interval: str
     return len(drop)
 
 
-def fail_stale_training(*, session: Session, exchange: str | None = None, symbol: str | None = None, interval: str | None = None) -> int:
-    """Runs left `training` by a killed process become `failed`; the promoted model is untouched."""
+def fail_stale_training(*, session: Session, market: Market | None = None) -> int:
+    """Runs left `training` by a killed process (of all markets, or of `market`) become `failed`;
+    the promoted model is untouched."""
     stmt = update(ModelRun).where(ModelRun.status == "training")
-    if exchange is not None:
-        stmt = stmt.where(ModelRun.exchange == exchange, ModelRun.symbol == symbol, ModelRun.interval == interval)
+    if market is not None:
+        stmt = stmt.where(*market_filter(ModelRun, market))
     result = session.execute(stmt.values(status="failed", finished_at=_now(),
                                          error="abandoned: the process training it stopped"))
     return result.rowcount or 0

@@ -16,16 +16,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 from . import bands, metrics, sources
 from .config import ModelConfig
 from .errors import NotEnoughHistory
 from .frames import candles_frame
-from .intervals import DEFAULT_INTERVAL, Interval, backtest_defaults, get_interval
+from .defaults import backtest_defaults
 from .predict import Forecaster
 from .train import train
 
 
-defaults = backtest_defaults  # forecaster/intervals.py: defined once
+defaults = backtest_defaults  # forecaster/defaults.py: defined once
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.market import Market
 from db.backtest_runs import YARDSTICKS as STORED_YARDSTICKS, record_backtest_run
 from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
-from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.figures import accuracy_line
 from jobs.progress import progress
@@ -85,14 +85,14 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
     started = datetime.now(timezone.utc)
     with recorded(sessions, "backtest", market) as record:
         with sessions() as s:
-            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            newest = newest_open_time(session=s, market=market)
             if newest is None:
                 raise JobError(f"{market}: no candles stored yet")
             # Only what the first fit and the last target need: (first origin - train window, L].
             step_length = market.step.step
             since = newest - step_length * (horizon + days * market.step.steps_per_day
                                             + history_steps(config, train_hours))
-            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, since=since)
+            frame = load_frame(session=s, market=market, since=since)
         n_fits = len(plan_walk_forward(frame.index, days=days, step=step, retrain_every=retrain_every,
                                        horizon=horizon, interval=market.interval).fit_origins)
         try:
@@ -107,11 +107,11 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
                     "horizon": horizon}
         with sessions() as s, s.begin():
             run_id = record_backtest_run(
-                session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, started_at=started,
+                session=s, market=market, started_at=started,
                 finished_at=datetime.now(timezone.utc), settings=settings, config={**config.to_dict(), "horizon": horizon},
                 code_version=code_version(), device=str(device), summary=result.summary, table=result.table,
                 origins=pd.DatetimeIndex(result.predictions["origin_time"].unique()))
-            n = write_predictions(result.predictions, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
+            n = write_predictions(result.predictions, session=s, market=market,
                                   kind="backtest", model_run_id=None, backtest_run_id=run_id)
         record.rows = n
         sm = result.summary

@@ -33,11 +33,12 @@ class ChartKind(str, Enum):
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from exchanges.base import ExchangeError, MarketError
+    from core.market import MarketError
+    from exchanges.base import ExchangeError
     from jobs.bootstrap import NotMigrated
+    from jobs.errors import JobError
     from jobs.import_csv import CsvError
     from jobs.settings import SettingsError
-    from jobs.errors import JobError
     return (SettingsError, ExchangeError, MarketError, NotMigrated, CsvError, JobError, SQLAlchemyError,
             ValueError, OSError)
 
@@ -221,7 +222,7 @@ def backtest(settings, market: str = typer.Option(..., "--market", "-m", metavar
     from jobs.backtest import backtest_market
     services = _services(settings)
     try:
-        from forecaster.intervals import backtest_defaults
+        from forecaster.defaults import backtest_defaults
         m = parse_market(market)
         d = backtest_defaults(m.interval)
         r = backtest_market(services, m, days=days or d["days"], step=step,

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.market import Market
 from db.job_runs import finish_job_run, start_job_run
 from db.redact import mask_secrets
 from db.statistics import analyze_after_write
-from exchanges.base import Market
 
 log = logging.getLogger("forecaster.jobs")  # jobs.logs.JOB_LOGGER
 # An error line quotes the bad input (a CSV row, a setting's value); one of 100 KB would flood a
@@ -54,9 +54,8 @@ def describe_error(exc: BaseException) -> str:
 def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     """Record a job run: `running` now, then ok/skipped/failed in a separate transaction, so a job
     whose own transaction rolled back is still recorded as failed."""
-    exchange, symbol, interval = (market.exchange, market.symbol, market.interval) if market else (None,) * 3
     with sessions() as s, s.begin():
-        run_id = start_job_run(session=s, job=job, exchange=exchange, symbol=symbol, interval=interval)
+        run_id = start_job_run(session=s, job=job, market=market)
     record = JobRecord(run_id)
     started = time.monotonic()
     try:

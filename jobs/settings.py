@@ -11,8 +11,9 @@ from typing import Literal
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.market import Market, MarketError
 from db.redact import mask_secrets, mask_url, remember_secrets_of
-from exchanges.base import Market, MarketError, parse_market
+from exchanges.base import parse_market
 from exchanges.registry import DEFAULT_URLS
 
 ENV_PREFIX = "FORECASTER_"
@@ -257,15 +258,15 @@ class Settings(BaseSettings):
 
     def horizon_for(self, interval: str) -> int:
         """FORECASTER_HORIZON if it is set (in steps of every market's interval), else the
-        interval's default (24 for 1h, 7 for 1d: forecaster/intervals.py)."""
-        from forecaster.intervals import get_interval
-        return self.horizon if "horizon" in self.model_fields_set else get_interval(interval).horizon
+        interval's default (24 for 1h, 7 for 1d: forecaster/defaults.py)."""
+        from forecaster.defaults import defaults_for
+        return self.horizon if "horizon" in self.model_fields_set else defaults_for(interval).horizon
 
     def train_steps_for(self, interval: str) -> int:
         """FORECASTER_TRAIN_HOURS if set (in steps of the market's interval), else the interval's
         default (4,320 for 1h: 180 days)."""
-        from forecaster.intervals import get_interval
-        return self.train_hours if "train_hours" in self.model_fields_set else get_interval(interval).train_steps
+        from forecaster.defaults import defaults_for
+        return self.train_hours if "train_hours" in self.model_fields_set else defaults_for(interval).train_steps
 
     def model_override_dict(self) -> dict:
         from jobs.model_overrides import parse_model_overrides

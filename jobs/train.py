@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from core.market import Market
 from db.candles import load_frame, newest_open_time
-from db.model_runs import load_weights, promoted_run, prune_weights, record_failed, record_trained, start_model_run
-from db.model_runs import promote as promote_run
-from exchanges.base import Market
+from db.model_runs import (load_weights, promote as promote_run, promoted_run, prune_weights, record_failed,
+                           record_trained, start_model_run)
 from jobs.errors import JobError
 from jobs.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
@@ -54,7 +54,7 @@ class TrainOutcome:
 
 def model_config(settings, interval: str = "1h", **overrides):
     """The model's hyperparameters for a market of `interval`: the interval's defaults
-    (forecaster/intervals.py), FORECASTER_HORIZON if set, FORECASTER_MODEL_OVERRIDES, then
+    (forecaster/defaults.py), FORECASTER_HORIZON if set, FORECASTER_MODEL_OVERRIDES, then
     `overrides`."""
     from forecaster.config import ModelConfig
     return ModelConfig.for_interval(interval, **{"horizon": settings.horizon_for(interval),
@@ -82,7 +82,7 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
         frame = _training_frame(sessions, market, max(train_hours, config.volatility_steps), until)
         check()
         with sessions() as s, s.begin():
-            run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, device=str(device),
+            run_id = start_model_run(session=s, market=market, device=str(device),
                                      config=config.to_dict(),
                                      train_start=frame.index[max(0, len(frame) - train_hours)].to_pydatetime(),
                                      train_end=frame.index[-1].to_pydatetime())
@@ -109,12 +109,12 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
             stored = record_trained(session=s, run_id=run_id, metrics=result.metrics, weights=result.weights,
                                     status="trained" if status == "promoted" else status)
             if stored and status == "promoted":
-                stored = promote_run(session=s, run_id=run_id, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+                stored = promote_run(session=s, run_id=run_id, market=market)
             if not stored:
                 s.rollback()
                 raise JobError(f"{market}: model run {run_id} was marked failed by another worker while it "
                                "trained (this worker had lost its lock): its result is dropped")
-            prune_weights(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, keep=settings.keep_models)
+            prune_weights(session=s, market=market, keep=settings.keep_models)
         record.rows = result.metrics.get("n_train")
         record.message = f"model run {run_id} {status}: {reason}"
         return TrainOutcome(market, run_id, status, result.metrics, reason)
@@ -142,12 +142,11 @@ def _record_failed(sessions, run_id: int, exc: Exception) -> None:
 
 def _training_frame(sessions, market: Market, steps: int, until: datetime | None):
     with sessions() as s:
-        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        newest = newest_open_time(session=s, market=market)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet: run `forecaster ingest` or `forecaster import-csv`")
         end = min(until, newest) if until else newest
-        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                           since=end - steps * market.step.step, until=end)
+        frame = load_frame(session=s, market=market, since=end - steps * market.step.step, until=end)
     if frame.empty:
         raise JobError(f"{market}: no candles up to {end:%Y-%m-%dT%H:%M}Z")
     return frame
@@ -165,7 +164,7 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
     if not compare_with_promoted:
         return "promoted", f"at least as accurate as naive, {band_verdict(m)}"
     with services.sessions() as s:
-        current = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        current = promoted_run(session=s, market=market)
         old_weights = load_weights(session=s, run_id=current.id) if current else None
     if old_weights is None:
         return "promoted", f"first model of this market, at least as accurate as naive, {band_verdict(m)}"

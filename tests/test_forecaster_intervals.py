@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.intervals import INTERVALS, get_interval
 from forecaster import windows
 from forecaster.backtest import plan_walk_forward, walk_forward
 from forecaster.config import ModelConfig
 from forecaster.frames import candles_frame, step_grid
-from forecaster.intervals import INTERVALS, get_interval
 from forecaster.predict import Forecaster
 from forecaster.train import train
 from forecaster.volatility import fit_volatility

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from core.market import Market
 from db.candles import write_candles
 from db.job_runs import finish_job_run, start_job_run
 from db.models import ModelRun
@@ -18,7 +19,7 @@ from tests.conftest import BINANCE_CSV
 from tests.test_sql_docs import documented_queries
 
 KEYS = {"1h": "binance:ETH-USDT", "4h": "binance:ETH-USDT@4h", "1d": "binance:ETH-USDT@1d"}
-HORIZON = {"1h": 24, "4h": 18, "1d": 7}  # each interval's default (forecaster/intervals.py)
+HORIZON = {"1h": 24, "4h": 18, "1d": 7}  # each interval's default (forecaster/defaults.py)
 STEP = {"1h": pd.Timedelta(hours=1), "4h": pd.Timedelta(hours=4), "1d": pd.Timedelta(days=1)}
 ORIGINS = 30  # live origins per interval, the newest ones
 MISSING_DAY = pd.Timestamp("2023-12-20", tz="UTC")  # one real gap, in the 1d series only
@@ -58,7 +59,7 @@ def store(request, tmp_path_factory):
     candles = _candles()
     with sessions() as s, s.begin():
         for interval, frame in candles.items():
-            write_candles(frame, session=s, exchange="binance", symbol="ETH-USDT", interval=interval, source="csv")
+            write_candles(frame, session=s, market=Market("binance", "ETH", "USDT", interval), source="csv")
             run = ModelRun(exchange="binance", symbol="ETH-USDT", interval=interval, status="promoted",
                            started_at=datetime(2023, 8, 1, tzinfo=timezone.utc))
             s.add(run)
@@ -69,9 +70,9 @@ def store(request, tmp_path_factory):
                 forecast = pd.DataFrame({"origin_time": origin, "target_time": [origin + STEP[interval] * k for k in h],
                                          "horizon": h, "yhat": close, "yhat_lower": close * 0.97,
                                          "yhat_upper": close * 1.03})
-                write_predictions(forecast, session=s, exchange="binance", symbol="ETH-USDT", interval=interval,
+                write_predictions(forecast, session=s, market=Market("binance", "ETH", "USDT", interval),
                                   kind="live", model_run_id=run.id)
-            job = start_job_run(session=s, job="ingest", exchange="binance", symbol="ETH-USDT", interval=interval)
+            job = start_job_run(session=s, job="ingest", market=Market("binance", "ETH", "USDT", interval))
             finish_job_run(session=s, run_id=job, status="failed", rows=0, message=f"{interval} failed")
     yield engine, candles
     engine.dispose()

@@ -19,13 +19,13 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Callable
 
+from core.market import Market
 from db.job_runs import DAEMON_JOBS, fail_stale_running
 from db.model_runs import fail_stale_training
-from exchanges.base import Market
-from jobs.runtime.health import DaemonState, Metrics, MarketState
+from jobs.recording import describe_error
+from jobs.runtime.health import DaemonState, MarketState, Metrics
 from jobs.runtime.locks import StopWhenLockLost
 from jobs.runtime.retry_note import retry_note
-from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
 PREDICT_LOCK_WAIT_SECONDS = 30.0  # a forecast another worker is writing is worth waiting for
@@ -250,9 +250,8 @@ class MarketCycles:
     def fail_stale(self, job: str, market: Market, message: str) -> None:
         """Called with the job's lock held, so nothing of this job and market can be running."""
         with self.services.sessions() as s, s.begin():
-            runs = fail_stale_running(session=s, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                                      message=message)
-            models = fail_stale_training(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval) \
+            runs = fail_stale_running(session=s, job=job, market=market, message=message)
+            models = fail_stale_training(session=s, market=market) \
                 if job == "train" else 0
         if runs or models:
             log.warning("%s %s: marked %d stale running job run(s) and %d training model run(s) failed",

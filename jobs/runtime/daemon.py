@@ -44,15 +44,15 @@ from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from core.market import Market
 from db.engine import safe_url
 from db.job_runs import DAEMON_JOBS
-from exchanges.base import Market
 from jobs.bootstrap import Services, bootstrap
+from jobs.recording import describe_error, one_line
 from jobs.runtime.cycles import CycleFailed, MarketCycles
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from jobs.runtime.locks import ProcessLock, make_job_locks
 from jobs.runtime.pools import WorkPool, group_limit_for
-from jobs.recording import describe_error, one_line
 from jobs.runtime.schedules import cron_trigger, latest_fire_time
 from jobs.runtime.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
 

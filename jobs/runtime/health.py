@@ -22,12 +22,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from core.market import Market
 from db.candles import newest_open_time
 from db.job_runs import failures_in_a_row
 from db.live_coverage import live_coverage_7d
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
-from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.runtime.http_server import BoundedHTTPServer
 from jobs.runtime.market_health import TRAIN_FAILURES_UNHEALTHY, market_health_gauges, market_problems
@@ -62,12 +62,11 @@ class DaemonState:
     def refresh(self, sessions, market: Market) -> None:
         """Read the market's newest candle, forecast origin and promoted model from the database."""
         with sessions() as s:
-            candle = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
-            origin = newest_origin(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
-            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
-            failures, error = failures_in_a_row(session=s, job="train", exchange=market.exchange, symbol=market.symbol,
-                                                interval=market.interval, limit=TRAIN_FAILURES_UNHEALTHY)
-            coverage = live_coverage_7d(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            candle = newest_open_time(session=s, market=market)
+            origin = newest_origin(session=s, market=market)
+            run = promoted_run(session=s, market=market)
+            failures, error = failures_in_a_row(session=s, job="train", market=market, limit=TRAIN_FAILURES_UNHEALTHY)
+            coverage = live_coverage_7d(session=s, market=market)
         model = None if run is None else {"id": run.id, "finished_at": run.finished_at,
                                           **{k: getattr(run, k) for k in _MODEL_FIGURES}}
         with self._lock:

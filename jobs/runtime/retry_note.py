@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from exchanges.base import Market
+from core.market import Market
 from jobs.runtime.schedules import cron_trigger
 
 QUARTER_HOUR_CRON = "*/15 * * * *"  # 15m markets' ingest (jobs/runtime/daemon.py)

@@ -23,7 +23,7 @@ import os
 import threading
 from datetime import datetime
 
-from exchanges.base import Market
+from core.market import Market
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from core.market import Market
 from db.overview import closes_since, past_bands
-from exchanges.base import Market
 from jobs.web.accuracy import LiveAccuracy
 from jobs.web.chart import ChartData, render_chart
 from jobs.web.format import esc, percent, zone_for
@@ -24,10 +24,9 @@ def read_market(session, market: Market, now: datetime, horizon: int | None,
     h = horizon if horizon is not None else (horizons[0] if horizons else 1)
     if row.newest is None:
         return row, None, h
-    key = (market.exchange, market.symbol, market.interval)
     since = row.newest[0] - WINDOW.get(market.interval, timedelta(days=7))
-    closes = closes_since(session, *key, since)
-    past = past_bands(session, *key, h, since)
+    closes = closes_since(session, market, since)
+    past = past_bands(session, market, h, since)
     return row, ChartData(closes, row.forecast, past, market.quote, zone_for(market.exchange, "utc")), h
 
 

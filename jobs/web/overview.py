@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
+from core.market import Market
 from db.job_runs import DAEMON_JOBS
-from db.overview import ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle, promoted_model
-from exchanges.base import Market
+from db.overview import (ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle,
+                         promoted_model)
 from jobs.web.accuracy import Accuracy, LiveAccuracy
 from jobs.web.format import esc, percent, price, when, zone_for
 
@@ -27,12 +28,11 @@ class MarketRow:
 
 
 def read_row(session, market: Market, now: datetime, live: LiveAccuracy) -> MarketRow:
-    key = (market.exchange, market.symbol, market.interval)
-    newest = newest_candle(session, *key)
+    newest = newest_candle(session, market)
     lag = market.step.closed_after(newest[0], now) if newest else None
     accuracy = live.week(session, market, newest[0]) if newest else None
-    return MarketRow(market, newest, lag, promoted_model(session, *key), latest_forecast(session, *key), accuracy,
-                     last_job_runs(session, DAEMON_JOBS, *key))
+    return MarketRow(market, newest, lag, promoted_model(session, market), latest_forecast(session, market), accuracy,
+                     last_job_runs(session, DAEMON_JOBS, market))
 
 
 def market_href(market: Market, tz: str) -> str:
