@@ -43,7 +43,8 @@ class ModelStatus(StrEnum):
     RETIRED = "retired"
 
 
-# A model that passed the promotion gate once: served now, served before, or held back from serving.
+# Runs that passed the gate: the promoted one, those it replaced, and trainings on a past window
+# that were not promoted (`train --until` without `--promote`).
 PASSED_GATE = (ModelStatus.PROMOTED, ModelStatus.RETIRED, ModelStatus.TRAINED)
 
 

@@ -11,11 +11,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core.market import Market
+from core.names import YARDSTICKS  # forecaster.sources.YARDSTICKS, as stored columns
 from db.market_key import market_columns, market_filter
 from db.models import BacktestHorizon, BacktestRun
 
 SETTINGS = ("days", "step", "retrain_every", "train_hours", "horizon")
-YARDSTICKS = ("empirical", "ewma", "fhs", "garch")  # forecaster.sources.YARDSTICKS, as stored columns
 FIGURES = ("mae", "naive_mae", "rmae", "coverage", "interval_score",
            *(f"{name}_{figure}" for name in YARDSTICKS for figure in ("interval_score", "coverage")),
            "best_free_interval_score")

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.market import Market
+from core.names import PASSED_GATE, ModelStatus
 from db.market_key import market_columns, market_filter
 from db.models import ModelRun, ModelWeights
 
@@ -22,7 +23,7 @@ def _now() -> datetime:
 
 def start_model_run(*, session: Session, market: Market, device: str, config: dict,
                     train_start: datetime | None, train_end: datetime | None) -> int:
-    run = ModelRun(**market_columns(market), status="training", started_at=_now(),
+    run = ModelRun(**market_columns(market), status=ModelStatus.TRAINING, started_at=_now(),
                    device=device, config=json.dumps(config, sort_keys=True), train_start=train_start,
                    train_end=train_end)
     session.add(run)
@@ -40,7 +41,7 @@ def record_trained(*, session: Session, run_id: int, metrics: dict, weights: byt
     values.update(status=status, finished_at=_now(), device=metrics.get("device"))
     if config is not None:
         values["config"] = json.dumps(config, sort_keys=True)
-    updated = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "training")
+    updated = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == ModelStatus.TRAINING)
                               .values(**values)).rowcount
     if updated != 1:
         return False
@@ -50,8 +51,8 @@ def record_trained(*, session: Session, run_id: int, metrics: dict, weights: byt
 
 def record_failed(*, session: Session, run_id: int, error: str) -> bool:
     """Mark a run failed, if it is still `training` (another worker may have marked it already)."""
-    return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "training")
-                           .values(status="failed", finished_at=_now(), error=error[:2000])).rowcount == 1
+    return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == ModelStatus.TRAINING)
+                           .values(status=ModelStatus.FAILED, finished_at=_now(), error=error[:2000])).rowcount == 1
 
 
 def promote(*, session: Session, run_id: int, market: Market) -> bool:
@@ -60,28 +61,23 @@ def promote(*, session: Session, run_id: int, market: Market) -> bool:
     model. False, and the caller must roll back, if the run is not `trained`."""
     session.execute(update(ModelRun)
                     .where(*market_filter(ModelRun, market),
-                           ModelRun.status == "promoted", ModelRun.id != run_id)
-                    .values(status="retired"))
-    return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "trained")
-                           .values(status="promoted")).rowcount == 1
+                           ModelRun.status == ModelStatus.PROMOTED, ModelRun.id != run_id)
+                    .values(status=ModelStatus.RETIRED))
+    return session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == ModelStatus.TRAINED)
+                           .values(status=ModelStatus.PROMOTED)).rowcount == 1
 
 
 def retire_outdated(*, session: Session, run_id: int) -> bool:
     """A promoted model this release cannot load (an older format) stops being promoted, so the
     market counts as having no model and is trained again. True if the row changed."""
-    result = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == "promoted")
-                             .values(status="retired", error="outdated: made by an older release; retrained"))
+    result = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == ModelStatus.PROMOTED)
+                             .values(status=ModelStatus.RETIRED, error="outdated: made by an older release; retrained"))
     return bool(result.rowcount)
 
 
 def promoted_run(*, session: Session, market: Market) -> ModelRun | None:
-    return session.scalars(select(ModelRun).where(*market_filter(ModelRun, market), ModelRun.status == "promoted")
+    return session.scalars(select(ModelRun).where(*market_filter(ModelRun, market), ModelRun.status == ModelStatus.PROMOTED)
                            .order_by(ModelRun.id.desc()).limit(1)).first()
-
-
-# Runs that passed the gate: the promoted one, those it replaced, and trainings on a past window
-# that were not promoted (`train --until` without `--promote`).
-PASSED_GATE = ("promoted", "retired", "trained")
 
 
 def models_trained_until(*, session: Session, market: Market, until: datetime) -> list[tuple[int, datetime]]:
@@ -107,7 +103,7 @@ def prune_weights(*, session: Session, market: Market, keep: int) -> int:
                            .join(ModelWeights, ModelWeights.model_run_id == ModelRun.id)
                            .where(*market_filter(ModelRun, market))
                            .order_by(ModelRun.id.desc())).all()
-    drop = [r.id for i, r in enumerate(runs) if i >= keep and r.status != "promoted"]
+    drop = [r.id for i, r in enumerate(runs) if i >= keep and r.status != ModelStatus.PROMOTED]
     if drop:
         session.execute(delete(ModelWeights).where(ModelWeights.model_run_id.in_(drop)))
     return len(drop)
@@ -116,9 +112,9 @@ def prune_weights(*, session: Session, market: Market, keep: int) -> int:
 def fail_stale_training(*, session: Session, market: Market | None = None) -> int:
     """Runs left `training` by a killed process (of all markets, or of `market`) become `failed`;
     the promoted model is untouched."""
-    stmt = update(ModelRun).where(ModelRun.status == "training")
+    stmt = update(ModelRun).where(ModelRun.status == ModelStatus.TRAINING)
     if market is not None:
         stmt = stmt.where(*market_filter(ModelRun, market))
-    result = session.execute(stmt.values(status="failed", finished_at=_now(),
+    result = session.execute(stmt.values(status=ModelStatus.FAILED, finished_at=_now(),
                                          error="abandoned: the process training it stopped"))
     return result.rowcount or 0

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from core.market import Market
+from core.names import ForecastKind
 from db.market_key import market_columns, market_filter
 from db.models import Prediction, PredictionHistory
 from db.upsert import BATCH_ROWS, upsert
@@ -86,7 +87,7 @@ def _keep_history(session: Session, ids: list[int], superseded_at: datetime) -> 
             ["prediction_id", *_HISTORY_COLUMNS, "superseded_at"], source))
 
 
-def newest_origin(*, session: Session, market: Market, kind: str = "live") -> datetime | None:
+def newest_origin(*, session: Session, market: Market, kind: str = ForecastKind.LIVE) -> datetime | None:
     return session.scalar(select(func.max(Prediction.origin_time))
                           .where(*market_filter(Prediction, market), Prediction.kind == kind))
 
@@ -116,4 +117,4 @@ def delete_live_before(*, session: Session, market: Market, before: datetime) ->
     """Delete a market's live forecasts whose target is older than `before` (one index range)."""
     return session.execute(delete(Prediction).where(
         *market_filter(Prediction, market),
-        Prediction.kind == "live", Prediction.target_time < before)).rowcount or 0
+        Prediction.kind == ForecastKind.LIVE, Prediction.target_time < before)).rowcount or 0

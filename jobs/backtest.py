@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.market import Market
+from core.names import ForecastKind, Job
 from db.backtest_runs import YARDSTICKS as STORED_YARDSTICKS, record_backtest_run
 from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
@@ -83,7 +84,7 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
     config = config or model_config(services.settings, market.interval)
     device = resolve_device(services.settings.device)
     started = datetime.now(timezone.utc)
-    with recorded(sessions, "backtest", market) as record:
+    with recorded(sessions, Job.BACKTEST, market) as record:
         with sessions() as s:
             newest = newest_open_time(session=s, market=market)
             if newest is None:
@@ -112,7 +113,7 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
                 code_version=code_version(), device=str(device), summary=result.summary, table=result.table,
                 origins=pd.DatetimeIndex(result.predictions["origin_time"].unique()))
             n = write_predictions(result.predictions, session=s, market=market,
-                                  kind="backtest", model_run_id=None, backtest_run_id=run_id)
+                                  kind=ForecastKind.BACKTEST, model_run_id=None, backtest_run_id=run_id)
         record.rows = n
         sm = result.summary
         record.message = (f"backtest run {run_id}: {sm['n_origins']} origins, {sm['n_fits']} fits, "

@@ -4,12 +4,12 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from core.names import ForecastKind
 from jobs.settings import MAX_BACKFILL_DAYS, MAX_TRAIN_HOURS
 from jobs.times import FORMAT_HELP
 
@@ -23,11 +23,6 @@ log = logging.getLogger("forecaster.cli")
 MARKET_HELP = "exchange:BASE-QUOTE[@interval], e.g. bithumb:ETH-KRW or upbit:BTC-KRW@1d"
 MarketOpt = typer.Option(None, "--market", "-m", metavar="MARKET", help=f"{MARKET_HELP}; repeat for several "
                          "(default: FORECASTER_MARKETS)")
-
-
-class ChartKind(str, Enum):
-    live = "live"
-    backtest = "backtest"
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -283,7 +278,7 @@ def plot(settings, market: str = typer.Option(..., "--market", "-m", metavar="MA
          out: Path = typer.Option(..., "--out", "-o", help="PNG file to write"),
          days: int = typer.Option(14, min=1, help="days of candles and forecast origins shown, up to the "
                                   "newest candle"),
-         kind: ChartKind = typer.Option(ChartKind.live, "--kind", help="which forecasts"),
+         kind: ForecastKind = typer.Option(ForecastKind.LIVE, "--kind", help="which forecasts"),
          horizon: Optional[int] = typer.Option(None, "--horizon", min=1, help="hours ahead of the band drawn "
                                                "along the past, with its hits and misses (default: the longest)"),
          tz: str = typer.Option("UTC", "--tz", help="time zone of the time axis, e.g. Asia/Seoul")):

@@ -19,6 +19,7 @@ import pandas as pd
 from core.candle import candle_problems
 from core.grid import EPOCH, CandleGrid
 from core.market import Market
+from core.names import Job
 from db.candles import count_candles, write_candles
 from db.upsert import BATCH_ROWS
 from exchanges.registry import grid_of
@@ -56,7 +57,7 @@ def import_csv(services: Services, path: Path, market: Market, *, now: datetime 
     # A candle is usable once its interval has ended: open_time + step <= now.
     step = pd.Timedelta(market.step.step)
     newest_allowed = pd.Timestamp(now or datetime.now(timezone.utc)) - step
-    with recorded(sessions, "import", market) as record:
+    with recorded(sessions, Job.IMPORT, market) as record:
         if path.is_dir():
             raise CsvError(f"{path}: is a directory, not a CSV file")
         if not path.is_file():

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
 from core.market import Market
+from core.names import Job
 from db.candles import candles_to_frame, count_candles, newest_open_time, write_candles
 from exchanges.base import ExchangeError
 from jobs.gaps import repair_gaps
@@ -36,7 +37,7 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
     now = now or datetime.now(timezone.utc)
     check = before_write or (lambda: None)
     step = market.step
-    with recorded(sessions, "ingest", market) as record:
+    with recorded(sessions, Job.INGEST, market) as record:
         with sessions() as s:
             stored_newest = newest_open_time(session=s, market=market)
         # The store must reach the candles that closed in the last `backfill_days` days, the oldest

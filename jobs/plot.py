@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.market import Market
+from core.names import ForecastKind
 from db.candles import load_frame, newest_open_time
 from db.predictions import load_predictions
 from jobs.errors import JobError
@@ -29,7 +30,7 @@ from jobs.figures import accuracy_line
 if TYPE_CHECKING:
     from jobs.bootstrap import Services
 
-KINDS = ("live", "backtest")
+KINDS = tuple(ForecastKind)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Chart:
     legend_over_plot_px: float = 0.0  # area of the legend drawn over the plotting area (0: none)
 
 
-def plot_market(services: Services, market: Market, out: Path, *, days: int = 14, kind: str = "live",
+def plot_market(services: Services, market: Market, out: Path, *, days: int = 14, kind: str = ForecastKind.LIVE,
                 horizon: int | None = None, tz: str = "UTC") -> Chart:
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")

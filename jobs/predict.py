@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from core.market import Market
+from core.names import ForecastKind, Job
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run, retire_outdated
 from db.predictions import write_predictions
@@ -69,7 +70,7 @@ def predict_market(services: Services, market: Market, *, before_write: Callable
 
     sessions = services.sessions
     started = time.perf_counter()
-    with recorded(sessions, "predict", market) as record:
+    with recorded(sessions, Job.PREDICT, market) as record:
         with sessions() as s:
             run = promoted_run(session=s, market=market)
             if run is None:
@@ -95,7 +96,7 @@ def predict_market(services: Services, market: Market, *, before_write: Callable
         if before_write is not None:
             before_write()
         with sessions() as s, s.begin():
-            n = write_predictions(forecast, session=s, market=market, kind="live", model_run_id=run.id)
+            n = write_predictions(forecast, session=s, market=market, kind=ForecastKind.LIVE, model_run_id=run.id)
         record.rows = n
         record.message = f"origin {origin:%Y-%m-%dT%H:%M}Z, model run {run.id}"
         return PredictOutcome(market, run.id, origin, n, time.perf_counter() - started)

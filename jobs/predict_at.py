@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.market import Market
+from core.names import ForecastKind, Job
 from db.candles import load_frame, open_times_between
 from db.model_runs import load_weights, models_trained_until
 from db.predictions import origins_with_forecasts, write_predictions
@@ -66,11 +67,11 @@ def predict_at(services: Services, market: Market, start: datetime, end: datetim
     sessions = services.sessions
     started = time.perf_counter()
     outcome = PastForecastOutcome(market, start, end)
-    with recorded(sessions, "predict", market) as record:
+    with recorded(sessions, Job.PREDICT, market) as record:
         with sessions() as s:
             origins = open_times_between(session=s, market=market, since=start, until=end)
             existing = set() if replace else origins_with_forecasts(
-                session=s, market=market, kind="live", since=start, until=end)
+                session=s, market=market, kind=ForecastKind.LIVE, since=start, until=end)
             models = models_trained_until(session=s, market=market, until=end)
         if not origins:
             raise JobError(f"{market}: no candle with open_time in {start:%Y-%m-%dT%H:%M}Z..{end:%Y-%m-%dT%H:%M}Z")
@@ -88,7 +89,7 @@ def predict_at(services: Services, market: Market, start: datetime, end: datetim
                 bar.advance(len(run_origins), f"model run {run_id}")
         with sessions() as s, s.begin():  # all or nothing
             for run_id, frame in forecasts:
-                outcome.rows += write_predictions(frame, session=s, market=market, kind="live", model_run_id=run_id)
+                outcome.rows += write_predictions(frame, session=s, market=market, kind=ForecastKind.LIVE, model_run_id=run_id)
         outcome.origins = sum(frame["origin_time"].nunique() for _, frame in forecasts)
         outcome.model_run_ids = sorted(by_model)
         outcome.seconds = time.perf_counter() - started

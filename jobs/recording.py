@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.market import Market
+from core.names import JobStatus
 from db.job_runs import finish_job_run, start_job_run
 from db.redact import mask_secrets
 from db.statistics import analyze_after_write
@@ -22,7 +23,7 @@ MAX_LINE_CHARS = 300
 @dataclass
 class JobRecord:
     run_id: int
-    status: str = "ok"
+    status: str = JobStatus.OK
     rows: int | None = None
     message: str = ""
 
@@ -63,7 +64,7 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     except BaseException as exc:
         message = describe_error(exc)
         seconds = time.monotonic() - started
-        _finish(sessions, record.run_id, "failed", record.rows, message)
+        _finish(sessions, record.run_id, JobStatus.FAILED, record.rows, message)
         # A training cancelled because the daemon is stopping (SIGTERM) is a normal end: no ERROR.
         level = logging.INFO if _cancelled(exc) else logging.ERROR
         log.log(level, "job=%s market=%s status=failed seconds=%.2f error=%s", job, market or "-", seconds, message)
@@ -72,7 +73,7 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     _finish(sessions, record.run_id, record.status, record.rows, record.message)
     # A bulk write (import, back-fill, backtest, predict --at) leaves the planner without statistics
     # on Postgres until autovacuum runs, if it runs: db/statistics.py.
-    if record.status == "ok":
+    if record.status == JobStatus.OK:
         analyze_after_write(sessions, job, record.rows)
     log.info("job=%s market=%s status=%s rows=%s seconds=%.2f %s", job, market or "-", record.status,
              record.rows if record.rows is not None else "-", seconds, record.message)

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from core.market import Market
+from core.names import JOBS, JobStatus
 from db.backtest_runs import last_backtest_run
 from db.candles import count_candles, newest_open_time
 from db.engine import safe_url
-from db.job_runs import JOBS, last_run
+from db.job_runs import last_run
 from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
@@ -53,7 +54,7 @@ def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
                  **{k: getattr(run, k) for k in _MODEL_FIELDS}}
     jobs = {}
     for job in JOBS:
-        last, ok = (last_run(session=s, job=job, market=market, status=st) for st in (None, "ok"))
+        last, ok = (last_run(session=s, job=job, market=market, status=st) for st in (None, JobStatus.OK))
         jobs[job] = None if last is None else {
             "status": last.status, "started_at": last.started_at, "finished_at": last.finished_at,
             "seconds": (last.finished_at - last.started_at).total_seconds() if last.finished_at else None,
@@ -131,7 +132,7 @@ def _job_line(run: dict | None) -> str:
     text = f"{run['status']:<7} {_t(run['started_at'])}{took}{rows}"
     if run["message"]:
         text += f": {run['message'][:120]}"
-    if run["status"] != "ok":
+    if run["status"] != JobStatus.OK:
         text += f" (last ok {_t(run['last_ok_at']) if run['last_ok_at'] else 'never'})"
     return text
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from core.market import Market
+from core.names import Job, ModelStatus
 from db.candles import load_frame, newest_open_time
 from db.model_runs import (load_weights, promote as promote_run, promoted_run, prune_weights, record_failed,
                            record_trained, start_model_run)
@@ -78,7 +79,7 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
     settings, sessions = services.settings, services.sessions
     config = config or model_config(settings, market.interval)
     device = resolve_device(settings.device)
-    with recorded(sessions, "train", market) as record:
+    with recorded(sessions, Job.TRAIN, market) as record:
         frame = _training_frame(sessions, market, max(train_hours, config.volatility_steps), until)
         check()
         with sessions() as s, s.begin():
@@ -101,14 +102,14 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
             if isinstance(exc, NotEnoughHistory):
                 raise JobError(f"{market}: {one_line(exc)}") from exc
             raise
-        if status == "promoted" and not may_promote:
-            status, reason = "trained", f"{reason}; not promoted: trained up to a past time (--promote serves it)"
+        if status == ModelStatus.PROMOTED and not may_promote:
+            status, reason = ModelStatus.TRAINED, f"{reason}; not promoted: trained up to a past time (--promote serves it)"
         with sessions() as s, s.begin():
             # The status guards fence off a worker that lost its lock between `check()` and here:
             # the run was marked failed by the worker that took the lock, and stays so.
             stored = record_trained(session=s, run_id=run_id, metrics=result.metrics, weights=result.weights,
-                                    status="trained" if status == "promoted" else status)
-            if stored and status == "promoted":
+                                    status=ModelStatus.TRAINED if status == ModelStatus.PROMOTED else status)
+            if stored and status == ModelStatus.PROMOTED:
                 stored = promote_run(session=s, run_id=run_id, market=market)
             if not stored:
                 s.rollback()
@@ -158,32 +159,32 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
 
     m = result.metrics
     if not m.get("val_mae", float("inf")) <= m.get("val_naive_mae", 0.0):
-        return "rejected", f"validation MAE {m.get('val_mae'):.6g} is worse than naive {m.get('val_naive_mae'):.6g}"
+        return ModelStatus.REJECTED, f"validation MAE {m.get('val_mae'):.6g} is worse than naive {m.get('val_naive_mae'):.6g}"
     if m.get("band_beaten_at"):
-        return "rejected", f"a yardstick beats its band beyond chance at horizons {m['band_beaten_at']}"
+        return ModelStatus.REJECTED, f"a yardstick beats its band beyond chance at horizons {m['band_beaten_at']}"
     if not compare_with_promoted:
-        return "promoted", f"at least as accurate as naive, {band_verdict(m)}"
+        return ModelStatus.PROMOTED, f"at least as accurate as naive, {band_verdict(m)}"
     with services.sessions() as s:
         current = promoted_run(session=s, market=market)
         old_weights = load_weights(session=s, run_id=current.id) if current else None
     if old_weights is None:
-        return "promoted", f"first model of this market, at least as accurate as naive, {band_verdict(m)}"
+        return ModelStatus.PROMOTED, f"first model of this market, at least as accurate as naive, {band_verdict(m)}"
     try:
         old = Forecaster.load(old_weights)
     except OutdatedModel:
-        return "promoted", f"replaces model run {current.id}, made by an older release"
+        return ModelStatus.PROMOTED, f"replaces model run {current.id}, made by an older release"
     new = Forecaster.load(result.weights)
     if old.config.horizon != new.config.horizon:
-        return "promoted", f"replaces model run {current.id}, whose horizon differs"
+        return ModelStatus.PROMOTED, f"replaces model run {current.id}, whose horizon differs"
     origins = _validation_origins(frame, new.config)
     old_score, new_score = evaluate(old, frame, origins), evaluate(new, frame, origins)
     # Not "validation MAE": these origins are not quite the validation figures' (val_mae), and one
     # figure under two names would read as a contradiction beside `forecaster status`.
     head_to_head = f"head to head on {len(origins)} recent origins"
     if new_score["mae"] > old_score["mae"]:
-        return "rejected", (f"{head_to_head}, MAE {new_score['mae']:.6g} is worse than promoted model "
+        return ModelStatus.REJECTED, (f"{head_to_head}, MAE {new_score['mae']:.6g} is worse than promoted model "
                             f"{current.id}'s {old_score['mae']:.6g}")
-    return "promoted", (f"{head_to_head}, MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
+    return ModelStatus.PROMOTED, (f"{head_to_head}, MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
                         f"{old_score['mae']:.6g}; {band_verdict(m)}")
 
 

@@ -45,8 +45,8 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from core.market import Market
+from core.names import DAEMON_JOBS
 from db.engine import safe_url
-from db.job_runs import DAEMON_JOBS
 from jobs.bootstrap import Services, bootstrap
 from jobs.recording import describe_error, one_line
 from jobs.runtime.cycles import CycleFailed, MarketCycles

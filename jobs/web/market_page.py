@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.market import Market
+from core.names import Job
 from db.overview import closes_since, past_bands
 from jobs.web.accuracy import LiveAccuracy
 from jobs.web.chart import ChartData, render_chart
@@ -35,7 +36,7 @@ def render_market(row: MarketRow, chart: ChartData | None, horizon: int, tz: str
     zone = zone_for(market.exchange, tz)
     parts = [render_overview([row], tz)]
     if chart is None:
-        ingest = row.runs.get("ingest")
+        ingest = row.runs.get(Job.INGEST)
         why = (f"the last ingest {esc(ingest.status)}: {esc(ingest.message or 'no message')}" if ingest
                else "no ingest has run yet")
         parts.append(f'<p class="problem error">{esc(market)} has never ingested: no candles stored ({why}).</p>')
