@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import insert, select
@@ -14,6 +15,9 @@ from core.market import Market
 from core.names import YARDSTICKS  # forecaster.sources.YARDSTICKS, as stored columns
 from db.market_key import market_columns, market_filter
 from db.models import BacktestHorizon, BacktestRun
+
+if TYPE_CHECKING:
+    from forecaster.records import BacktestSummary
 
 SETTINGS = ("days", "step", "retrain_every", "train_hours", "horizon")
 FIGURES = ("mae", "naive_mae", "rmae", "coverage", "interval_score",
@@ -31,19 +35,19 @@ def _number(value):
 
 def record_backtest_run(*, session: Session, market: Market, started_at: datetime,
                         finished_at: datetime, settings: dict, config: dict, code_version: str, device: str,
-                        summary: dict, table: pd.DataFrame, origins: pd.DatetimeIndex) -> int:
+                        summary: BacktestSummary, table: pd.DataFrame, origins: pd.DatetimeIndex) -> int:
     """Insert the run and its per-horizon table; returns the run's id for its prediction rows."""
-    ratio = summary.get("ratio") or {}
-    sources = [s for s in summary.get("sources", []) if s]
+    ratio = summary.ratio or {}
+    sources = [s for s in summary.sources if s]
     run = BacktestRun(
         **market_columns(market), started_at=started_at, finished_at=finished_at,
         **{k: int(settings[k]) for k in SETTINGS}, config=json.dumps(config, sort_keys=True),
         code_version=code_version[:64], device=device,
         first_origin=origins.min().to_pydatetime() if len(origins) else None,
         last_origin=origins.max().to_pydatetime() if len(origins) else None,
-        n_origins=summary.get("n_origins"), n_fits=summary.get("n_fits"),
-        fit_seconds=_number(summary.get("fit_seconds")), n=summary.get("n"),
-        **{k: _number(summary.get(k)) for k in FIGURES},
+        n_origins=summary.n_origins, n_fits=summary.n_fits,
+        fit_seconds=_number(summary.fit_seconds), n=summary.figures.get("n"),
+        **{k: _number(summary.figures.get(k)) for k in FIGURES},
         ratio_vs_empirical=_number(ratio.get("ratio")), ratio_low=_number(ratio.get("low")),
         ratio_high=_number(ratio.get("high")), ratio_days=ratio.get("blocks"),
         band_sources=" | ".join(sources) or None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -11,6 +12,9 @@ from core.market import Market
 from core.names import PASSED_GATE, ModelStatus
 from db.market_key import market_columns, market_filter
 from db.models import ModelRun, ModelWeights
+
+if TYPE_CHECKING:
+    from forecaster.records import TrainingMetrics
 
 WEIGHTS_FORMAT = "safetensors"
 _METRIC_FIELDS = ("n_train", "n_val", "epochs", "train_seconds", "val_mae", "val_naive_mae", "val_rmae",
@@ -31,14 +35,14 @@ def start_model_run(*, session: Session, market: Market, device: str, config: di
     return run.id
 
 
-def record_trained(*, session: Session, run_id: int, metrics: dict, weights: bytes, status: str,
+def record_trained(*, session: Session, run_id: int, metrics: TrainingMetrics, weights: bytes, status: str,
                    config: dict | None = None) -> bool:
     """Store the outcome of a finished training: metrics, weights and `promoted`/`rejected`/`trained`.
 
     Only a run still `training` is updated: False (and nothing written) if another worker marked
     it failed meanwhile (it found the run's lock free, so this worker had lost it)."""
-    values = {k: metrics.get(k) for k in _METRIC_FIELDS}
-    values.update(status=status, finished_at=_now(), device=metrics.get("device"))
+    values = {k: getattr(metrics, k) for k in _METRIC_FIELDS}
+    values.update(status=status, finished_at=_now(), device=metrics.device)
     if config is not None:
         values["config"] = json.dumps(config, sort_keys=True)
     updated = session.execute(update(ModelRun).where(ModelRun.id == run_id, ModelRun.status == ModelStatus.TRAINING)

@@ -32,6 +32,7 @@ from jobs.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
 
 if TYPE_CHECKING:
+    from forecaster.records import TrainingMetrics
     from jobs.bootstrap import Services
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,16 @@ class TrainOutcome:
     market: Market
     model_run_id: int
     status: str
-    metrics: dict
+    metrics: TrainingMetrics
     reason: str
 
     def summary(self) -> str:
         m = self.metrics
-        trained = (f"{m.get('epochs')} LSTM epochs in {m.get('train_seconds', 0):.1f}s on {m.get('device')}"
-                   if m.get("epochs") else f"bands fit in {m.get('train_seconds', 0):.1f}s, no network trained")
+        trained = (f"{m.epochs} LSTM epochs in {m.train_seconds:.1f}s on {m.device}"
+                   if m.epochs else f"bands fit in {m.train_seconds:.1f}s, no network trained")
+        band = "?" if m.band_source is None else m.band_source
         return (f"{self.market}: model run {self.model_run_id} {self.status} ({self.reason}); "
-                f"{validation_line(m)}, band {m.get('band_source', '?')}; {trained}")
+                f"{validation_line(m)}, band {band}; {trained}")
 
 
 def model_config(settings, interval: str = "1h", **overrides):
@@ -116,7 +118,7 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
                 raise JobError(f"{market}: model run {run_id} was marked failed by another worker while it "
                                "trained (this worker had lost its lock): its result is dropped")
             prune_weights(session=s, market=market, keep=settings.keep_models)
-        record.rows = result.metrics.get("n_train")
+        record.rows = result.metrics.n_train
         record.message = f"model run {run_id} {status}: {reason}"
         return TrainOutcome(market, run_id, status, result.metrics, reason)
 
@@ -158,10 +160,10 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
     from forecaster.predict import Forecaster, evaluate
 
     m = result.metrics
-    if not m.get("val_mae", float("inf")) <= m.get("val_naive_mae", 0.0):
-        return ModelStatus.REJECTED, f"validation MAE {m.get('val_mae'):.6g} is worse than naive {m.get('val_naive_mae'):.6g}"
-    if m.get("band_beaten_at"):
-        return ModelStatus.REJECTED, f"a yardstick beats its band beyond chance at horizons {m['band_beaten_at']}"
+    if not _or(m.val_mae, float("inf")) <= _or(m.val_naive_mae, 0.0):
+        return ModelStatus.REJECTED, f"validation MAE {m.val_mae:.6g} is worse than naive {m.val_naive_mae:.6g}"
+    if m.band_beaten_at:
+        return ModelStatus.REJECTED, f"a yardstick beats its band beyond chance at horizons {m.band_beaten_at}"
     if not compare_with_promoted:
         return ModelStatus.PROMOTED, f"at least as accurate as naive, {band_verdict(m)}"
     with services.sessions() as s:
@@ -186,6 +188,11 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
                             f"{current.id}'s {old_score['mae']:.6g}")
     return ModelStatus.PROMOTED, (f"{head_to_head}, MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
                         f"{old_score['mae']:.6g}; {band_verdict(m)}")
+
+
+def _or(value, default):
+    """`value`, or `default` for a figure the training did not measure."""
+    return default if value is None else value
 
 
 def _validation_origins(frame, config):

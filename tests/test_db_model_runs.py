@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from core.market import Market
 from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training, promote, record_failed, record_trained, start_model_run
+from forecaster.records import TrainingMetrics
 
 MARKET = Market("bithumb", "ETH", "KRW")
 
@@ -19,7 +20,7 @@ def test_a_run_marked_abandoned_cannot_be_trained_promoted_or_refailed(migrated)
     with sessions() as s, s.begin():  # the worker that took the lock over
         assert fail_stale_training(session=s, market=MARKET) == 1
     with sessions() as s, s.begin():  # the old owner finishes its training
-        assert record_trained(session=s, run_id=run_id, metrics={"val_mae": 1.0}, weights=b"w",
+        assert record_trained(session=s, run_id=run_id, metrics=TrainingMetrics(val_mae=1.0), weights=b"w",
                               status="trained") is False
         assert promote(session=s, run_id=run_id, market=MARKET) is False
         assert record_failed(session=s, run_id=run_id, error="too late") is False

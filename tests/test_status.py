@@ -13,6 +13,7 @@ from db.job_runs import finish_job_run, start_job_run
 from db.model_runs import promote, record_trained, start_model_run
 from db.predictions import write_predictions
 from exchanges.base import parse_market
+from forecaster.records import TrainingMetrics
 from jobs.status import collect_status, render_status
 from tests.cli import run_cli
 
@@ -29,8 +30,8 @@ def _fill(sessions) -> int:
         run_id = start_model_run(session=s, market=KRW, device="cpu", config={},
                                  train_start=newest - 4 * H, train_end=newest - H)
         record_trained(session=s, run_id=run_id, weights=b"weights", status="trained",
-                       metrics={"val_mae": 9.5, "val_naive_mae": 10.0, "val_rmae": 0.95, "val_coverage": 0.79,
-                                "n_train": 100, "n_val": 20, "epochs": 3, "device": "cpu"})
+                       metrics=TrainingMetrics(val_mae=9.5, val_naive_mae=10.0, val_rmae=0.95, val_coverage=0.79,
+                                               n_train=100, n_val=20, epochs=3, device="cpu"))
         promote(session=s, run_id=run_id, market=KRW)
         forecast = pd.DataFrame({"origin_time": newest - H, "target_time": [newest, newest + H], "horizon": [1, 2],
                                  "yhat": 100.0, "yhat_lower": 99.0, "yhat_upper": 101.0})
