@@ -10,8 +10,13 @@ from typing import Optional
 import typer
 
 from core.names import ForecastKind
+from forecaster.defaults import DEFAULTS
 from jobs.settings import MAX_BACKFILL_DAYS, MAX_TRAIN_HOURS
 from jobs.times import FORMAT_HELP
+
+# The backtest's default span per interval, for --days: "90 for 1h, 30 for 15m, 180 for 4h, 360 for 1d".
+BACKTEST_DAYS_HELP = ", ".join(f"{d.backtest_days} for {name}" for name, d in
+                               sorted(DEFAULTS.items(), key=lambda item: item[0] != "1h"))
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Hourly crypto candles, an LSTM forecaster judged against the naive forecast, "
@@ -200,7 +205,7 @@ def predict(settings, market: Optional[list[str]] = MarketOpt,
 def backtest(settings, market: str = typer.Option(..., "--market", "-m", metavar="MARKET", help=MARKET_HELP),
              days: Optional[int] = typer.Option(None, min=1, max=MAX_BACKFILL_DAYS,
                                                 help="days of origins, ending a horizon before the newest candle "
-                                                     "(default by interval: 90 for 1h, 30 for 15m, 180 for 4h, 360 for 1d)"),
+                                                     f"(default by interval: {BACKTEST_DAYS_HELP})"),
              step: int = typer.Option(1, min=1, help="steps (hours for 1h) between origins (1: every step, "
                                                      "as the daemon forecasts)"),
              retrain_every: Optional[int] = typer.Option(None, "--retrain-every", min=1, max=MAX_TRAIN_HOURS,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
+from core.intervals import steps_word
 from core.market import Market
 from core.names import Job
 from db.candles import candles_to_frame, count_candles, newest_open_time, write_candles
@@ -51,9 +52,8 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
         candles = client.fetch(market, since, now, known=stored_newest)  # raises ExchangeError: nothing written
         due = step.closed_after(since, now)
         if not candles and due > 0:
-            unit = "hours" if step.name == "1h" else f"{step.name} candles"
             raise ExchangeError(f"{client.name}: no candles at all for {market} after {since:%Y-%m-%dT%H}Z, where "
-                                f"{due} closed {unit} were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
+                                f"{due} closed {steps_word(step)} were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
                                                                   "before): an empty answer" if stored_newest else
                                                                   ": is the market listed?"))
         check()

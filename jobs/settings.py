@@ -314,6 +314,7 @@ def _check_together(settings: Settings) -> None:
     """Values that are fine alone but not together: the model the settings describe, for every
     interval among FORECASTER_MARKETS (1h always: the CLI may name any market), must be one that
     can be built and trained on the training window."""
+    from core.intervals import steps_word
     from forecaster.config import ModelConfig
     intervals = dict.fromkeys(["1h", *(m.interval for m in settings.market_list())])
     for interval in intervals:
@@ -328,7 +329,7 @@ def _check_together(settings: Settings) -> None:
         needed = config.lookback + config.horizon + config.val_steps + 1
         train = settings.train_steps_for(interval)
         if train < needed:
-            unit = "hours" if interval == "1h" else f"{interval} candles"
+            unit = steps_word(interval)
             raise SettingsError(
                 f"{ENV_PREFIX}TRAIN_HOURS: {train} {unit} cannot hold one training sample of this model: "
                 f"it needs more than lookback {config.lookback} + horizon {config.horizon} + validation "
