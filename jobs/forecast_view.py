@@ -44,7 +44,7 @@ class ForecastView:
 
     def render(self, tz: str = "UTC") -> str:
         zone = ZoneInfo(tz)
-        quote = self.market.symbol.split("-", 1)[1]
+        quote = self.market.quote
         first = self.rows[0]
         decimals = price_decimals(first.origin_close or first.yhat, quote)
         price = lambda v: format_price(v, quote, decimals)  # noqa: E731 (one column width for all)
