@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from .grid import EPOCH, HOUR, HOURLY, ZERO, CandleGrid  # noqa: F401  (the grid is part of this vocabulary)
+from .grid import ZERO, CandleGrid
 
 SUPPORTED = ("15m", "1h", "4h", "1d")  # the intervals a market may have, shortest first
 DEFAULT_INTERVAL = "1h"  # a market written without `@interval`

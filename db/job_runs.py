@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.market import Market
-from core.names import JobStatus
+# JOBS and DAEMON_JOBS are core.names'; imported from here by the daemon until it imports them from core.
+from core.names import DAEMON_JOBS, JOBS, JobStatus  # noqa: F401
 from db.market_key import market_columns, market_filter
 from db.models import JobRun
 

@@ -75,13 +75,11 @@ def test_the_stored_words_are_the_strings_in_the_database():
 def test_what_follows_from_an_interval_length_alone():
     from db.candles import describe_gaps
     from exchanges.v1_candles import v1_endpoint
-    from jobs.runtime.schedules import own_ingest_cron
     from jobs.web.market_page import chart_window
     t = datetime(2023, 12, 3, 15, 45, tzinfo=timezone.utc)
     assert describe_gaps([(t, t + timedelta(minutes=75), 4)], interval="15m") == \
         "4 missing 15m candles in 1 gaps (largest: 4 x 15m after 2023-12-03T15:45Z)"
     assert [chart_window(n).days for n in SUPPORTED] == [2, 7, 30, 180]
-    assert [own_ingest_cron(n) for n in SUPPORTED] == ["*/15 * * * *", None, None, None]
     assert [v1_endpoint(n) for n in ("5m", "4h", "1d")] == [
         ("/v1/candles/minutes/5", 5), ("/v1/candles/minutes/240", 240), ("/v1/candles/days", None)]
     assert all(ex.intervals == SUPPORTED for ex in EXCHANGES.values())  # every API offers each of them

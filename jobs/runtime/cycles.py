@@ -19,18 +19,17 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Callable
 
-from core.market import Market
-from core.names import DAEMON_JOBS, Job, JobStatus
-from db.job_runs import fail_stale_running
+from db.job_runs import DAEMON_JOBS, fail_stale_running
 from db.model_runs import fail_stale_training
-from jobs.recording import describe_error
-from jobs.runtime.health import DaemonState, MarketState, Metrics
+from exchanges.base import Market
+from jobs.runtime.health import DaemonState, Metrics, MarketState
 from jobs.runtime.locks import StopWhenLockLost
 from jobs.runtime.retry_note import retry_note
+from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
 PREDICT_LOCK_WAIT_SECONDS = 30.0  # a forecast another worker is writing is worth waiting for
-OK, FAILED, SKIPPED, STOPPED = JobStatus.OK, JobStatus.FAILED, JobStatus.SKIPPED, "stopped"  # stopped: no row
+OK, FAILED, SKIPPED, STOPPED = "ok", "failed", "skipped", "stopped"
 NOTHING = object()  # what a step returns when it found nothing to do: no run, no metrics
 
 
@@ -125,7 +124,7 @@ class MarketCycles:
 
         with self._tracked(f"ingest:{market}"):
             failed = []
-            status, outcome = self._step(Job.INGEST, market, ingest)
+            status, outcome = self._step("ingest", market, ingest)
             if outcome is NOTHING:  # that daemon forecasts it too; a missing model is everyone's business
                 log.debug("ingest %s: done for this hour by another daemon", market)
                 self.refresh(market)
@@ -134,7 +133,7 @@ class MarketCycles:
                     self.wake_training(market)
                 return
             if status == FAILED:
-                failed.append(Job.INGEST)
+                failed.append("ingest")
                 log.warning("%s", retry_note(self.settings, market))
             self.refresh(market)
             st = self.state.snapshot()[market]
@@ -143,7 +142,7 @@ class MarketCycles:
             elif needs_forecast(st):
                 status, _ = self._predict(market)
                 if status == FAILED:
-                    failed.append(Job.PREDICT)
+                    failed.append("predict")
             if failed:
                 raise CycleFailed(f"{market}: {' and '.join(failed)} failed")
 
@@ -174,7 +173,7 @@ class MarketCycles:
         with self._tracked(f"train:{market}"):
             self.refresh(market)
             before = self.state.snapshot()[market].model
-            status, outcome = self._step(Job.TRAIN, market, train, lock=lock)
+            status, outcome = self._step("train", market, train, lock=lock)
             if status == FAILED:
                 raise CycleFailed(f"{market}: train failed")
             self.refresh(market)
@@ -195,7 +194,7 @@ class MarketCycles:
             outcome = predict_market(self.services, market, before_write=lock.ensure)
             self.refresh(market)
             return outcome
-        return self._step(Job.PREDICT, market, run, wait=PREDICT_LOCK_WAIT_SECONDS)
+        return self._step("predict", market, run, wait=PREDICT_LOCK_WAIT_SECONDS)
 
     # ---- one step
     def _step(self, job: str, market: Market, fn, *, wait: float = 0.0, lock=None):
@@ -253,7 +252,7 @@ class MarketCycles:
         with self.services.sessions() as s, s.begin():
             runs = fail_stale_running(session=s, job=job, market=market, message=message)
             models = fail_stale_training(session=s, market=market) \
-                if job == Job.TRAIN else 0
+                if job == "train" else 0
         if runs or models:
             log.warning("%s %s: marked %d stale running job run(s) and %d training model run(s) failed",
                         job, market, runs, models)

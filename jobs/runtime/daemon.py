@@ -44,20 +44,21 @@ from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from core.market import Market
-from core.names import DAEMON_JOBS
 from db.engine import safe_url
+from db.job_runs import DAEMON_JOBS
+from exchanges.base import Market
 from jobs.bootstrap import Services, bootstrap
-from jobs.recording import describe_error, one_line
 from jobs.runtime.cycles import CycleFailed, MarketCycles
 from jobs.runtime.health import DaemonState, HealthServer, Metrics
 from jobs.runtime.locks import ProcessLock, make_job_locks
 from jobs.runtime.pools import WorkPool, group_limit_for
-from jobs.runtime.schedules import cron_trigger, latest_fire_time, own_ingest_cron
+from jobs.recording import describe_error, one_line
+from jobs.runtime.schedules import cron_trigger, latest_fire_time
 from jobs.runtime.training import TrainingWorkers, resolve_train_workers, threads_per_training, use_torch_threads
 
 log = logging.getLogger("forecaster.daemon")
 SHUTDOWN_GRACE_SECONDS = 10.0
+QUARTER_HOUR_CRON = "*/15 * * * *"  # the ingest of 15m markets, FORECASTER_INGEST_DELAY_SECONDS after
 
 
 def run_daemon(settings) -> int:
@@ -115,8 +116,7 @@ class Daemon:
         self.scheduler = BlockingScheduler(timezone=timezone.utc, executors={"default": DaemonThreadExecutor()})
         delay = self.settings.ingest_delay_seconds
         self._ingest_trigger = cron_trigger(self.settings.ingest_cron, delay_seconds=delay)
-        self._own_ingest_triggers = {iv: cron_trigger(cron, delay_seconds=delay)  # 15m: at each candle
-                                     for iv in sorted({m.interval for m in self.markets}) if (cron := own_ingest_cron(iv))}
+        self._quarter_trigger = cron_trigger(QUARTER_HOUR_CRON, delay_seconds=delay)
         self._retrain_trigger = cron_trigger(self.settings.retrain_cron)
         # Where this daemon starts each round of ingests: daemons sharing markets start apart.
         self._ingest_offset = os.getpid() % max(1, len(self.markets))
@@ -194,14 +194,14 @@ class Daemon:
 
     def _add_jobs(self) -> None:
         now = datetime.now(timezone.utc)
-        hourly_or_longer = [m for m in self.markets if m.interval not in self._own_ingest_triggers]
+        quarter = [m for m in self.markets if m.interval == "15m"]
+        hourly_or_longer = [m for m in self.markets if m.interval != "15m"]
         if hourly_or_longer:
             self.scheduler.add_job(self._ingest_all, self._ingest_trigger, args=[hourly_or_longer, self._ingest_trigger],
                                    id="ingest", name="ingest", next_run_time=now, **self._job_options())
-        for interval, trigger in self._own_ingest_triggers.items():
-            markets = [m for m in self.markets if m.interval == interval]
-            self.scheduler.add_job(self._ingest_all, trigger, args=[markets, trigger], id=f"ingest-{interval}",
-                                   name=f"ingest {interval}", next_run_time=now, **self._job_options())
+        if quarter:
+            self.scheduler.add_job(self._ingest_all, self._quarter_trigger, args=[quarter, self._quarter_trigger],
+                                   id="ingest-15m", name="ingest 15m", next_run_time=now, **self._job_options())
         self.scheduler.add_job(self._retrain_all, self._retrain_trigger, id="retrain", name="retrain",
                                **self._job_options())
         self.scheduler.add_listener(self._on_scheduler_event,
@@ -257,10 +257,10 @@ class Daemon:
 
 
 def _due(market: Market, newest: datetime | None, now: datetime) -> bool:
-    """Whether a market's ingest has anything to ask for: always for markets of an hour or shorter
-    (each tick of their schedule is a new candle, and the last one is re-read for amendments); for
-    4h and 1d markets only once a candle after the newest stored one has closed."""
-    if newest is None or market.step.minutes <= 60:
+    """Whether a market's ingest has anything to ask for: always for 15m and 1h markets (each tick
+    of their schedule is a new candle, and the last one is re-read for amendments); for 4h and 1d
+    markets only once a candle after the newest stored one has closed."""
+    if newest is None or market.interval in ("15m", "1h"):
         return True
     return market.step.closed_after(newest, now) >= 1
 

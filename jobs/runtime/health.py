@@ -22,13 +22,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from core.market import Market
-from core.names import Job
 from db.candles import newest_open_time
 from db.job_runs import failures_in_a_row
 from db.live_coverage import live_coverage_7d
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
+from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.runtime.http_server import BoundedHTTPServer
 from jobs.runtime.market_health import TRAIN_FAILURES_UNHEALTHY, market_health_gauges, market_problems
@@ -66,7 +65,7 @@ class DaemonState:
             candle = newest_open_time(session=s, market=market)
             origin = newest_origin(session=s, market=market)
             run = promoted_run(session=s, market=market)
-            failures, error = failures_in_a_row(session=s, job=Job.TRAIN, market=market, limit=TRAIN_FAILURES_UNHEALTHY)
+            failures, error = failures_in_a_row(session=s, job="train", market=market, limit=TRAIN_FAILURES_UNHEALTHY)
             coverage = live_coverage_7d(session=s, market=market)
         model = None if run is None else {"id": run.id, "finished_at": run.finished_at,
                                           **{k: getattr(run, k) for k in _MODEL_FIGURES}}

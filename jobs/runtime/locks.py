@@ -33,11 +33,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from core.market import Market
-from db.job_locks import claim_due_row, ensure_lock_rows, is_locked, mark_done, read_done_for, try_lock_row
+from db.job_locks import (claim_due_row, ensure_lock_rows, is_locked, mark_done, read_done_for,
+                          try_lock_row)
+from exchanges.base import Market
 from jobs.errors import JobError
-from jobs.recording import describe_error
 from jobs.runtime.leases import LeaseKeeper
+from jobs.recording import describe_error
 
 log = logging.getLogger(__name__)
 # libpq keepalives: a lock connection whose network path died is noticed within about a minute

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from core.market import Market
-from jobs.runtime.schedules import cron_trigger, own_ingest_cron
+from exchanges.base import Market
+from jobs.runtime.schedules import cron_trigger
+
+QUARTER_HOUR_CRON = "*/15 * * * *"  # 15m markets' ingest (jobs/runtime/daemon.py)
 
 
 def next_ingest(settings, market: Market, now: datetime | None = None) -> datetime | None:
-    cron = own_ingest_cron(market.interval) or settings.ingest_cron
+    cron = QUARTER_HOUR_CRON if market.interval == "15m" else settings.ingest_cron
     trigger = cron_trigger(cron, delay_seconds=settings.ingest_delay_seconds)
     return trigger.get_next_fire_time(None, now or datetime.now(timezone.utc))
 

@@ -5,8 +5,6 @@ from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
-from core.intervals import get_interval
-
 _FIELDS_5 = ("minute", "hour", "day", "month", "day_of_week")
 
 
@@ -24,14 +22,6 @@ def cron_trigger(expression: str, *, delay_seconds: int = 0) -> CronTrigger:
         raise ValueError(f"{expression!r} is not a valid crontab: {e}") from None
     raise ValueError(f"{expression!r} has {len(fields)} fields; expected 5 (minute hour day month "
                      "weekday) or 6 (second first)")
-
-
-def own_ingest_cron(interval: str) -> str | None:
-    """The ingest schedule of markets whose candles close more often than hourly: at every candle
-    (`*/15 * * * *` for 15m, FORECASTER_INGEST_DELAY_SECONDS after it). None for hourly and longer
-    intervals: they are ingested on FORECASTER_INGEST_CRON."""
-    minutes = get_interval(interval).minutes
-    return f"*/{minutes} * * * *" if minutes < 60 else None
 
 
 def latest_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:

@@ -23,8 +23,7 @@ import os
 import threading
 from datetime import datetime
 
-from core.market import Market
-from core.names import Job
+from exchanges.base import Market
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")
@@ -108,7 +107,7 @@ class TrainingWorkers:
         without a model are not owed anything: they get their first training anyway."""
         if slot is None:
             return []
-        done = self.locks.done_for(Job.TRAIN, self.markets)
+        done = self.locks.done_for("train", self.markets)
         owed = []
         for m, st in self.state.snapshot().items():
             finished = (st.model or {}).get("finished_at")
@@ -160,7 +159,7 @@ class TrainingWorkers:
             due = self._slot_markets if self._slot == slot else None
         markets = [m for m in self._stalest_first() if due is None or m in due]
         try:
-            with self.locks.claim(Job.TRAIN, markets, slot) as held:
+            with self.locks.claim("train", markets, slot) as held:
                 if held is None:
                     return False
                 self._retry_s = RETRY_FIRST_S
