@@ -22,6 +22,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
+COPY core ./core
 COPY forecaster ./forecaster
 COPY db ./db
 COPY jobs ./jobs

@@ -52,10 +52,10 @@ def main(argv=None) -> int:
     print(f"{Path(args.csv).name}  last candle {frame.index[-1]}")
     print(BacktestOutcome(Path(args.csv).stem, res.table, res.summary).report())
     s = res.summary
-    shrink = [f["metrics"]["shrink"] for f in res.fits]
+    shrink = [f["metrics"].shrink for f in res.fits]
     print("mean shrink per horizon:", " ".join(f"{v:.2f}" for v in pd.DataFrame(shrink).mean()))
-    print("epochs per fit:", [f["metrics"]["epochs"] for f in res.fits])
-    print(f"fit time {s['fit_seconds']:.1f} s  wall {wall:.1f} s  peak RSS "
+    print("epochs per fit:", [f["metrics"].epochs for f in res.fits])
+    print(f"fit time {s.fit_seconds:.1f} s  wall {wall:.1f} s  peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 

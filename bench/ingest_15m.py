@@ -39,12 +39,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
+    from db.migrate import upgrade
     from jobs.bootstrap import bootstrap
     from jobs.ingest import ingest_market
     from jobs.predict import predict_market
     from jobs.settings import load_settings
     from jobs.train import train_market
-    from db.migrate import upgrade
 
     quarters = quarter_hours(load_csv_slice(USDT_CSV, "2023-06-01T00:00:00Z", 24 * 120))
     names = [f"binance:C{i}-USDT@15m" for i in range(args.markets)]
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
             ingest_market(svc, m, backfill_days=120, now=start)
             t0 = time.perf_counter()
             outcome = train_market(svc, m, train_hours=8640)
-            print(f"{m}: {outcome.status} in {time.perf_counter() - t0:.1f}s wall ({outcome.metrics.get('band_source')})")
+            print(f"{m}: {outcome.status} in {time.perf_counter() - t0:.1f}s wall ({outcome.metrics.band_source})")
             predict_market(svc, m)
         per_cycle = []
         for i in range(args.cycles):

@@ -1,5 +1,5 @@
 """The walk-forward backtest of 4h and 1d markets, next to naive and the model-free bands, with each
-interval's defaults (forecaster/intervals.py: 1d forecasts 7 days ahead over the last 360 days with a
+interval's defaults (forecaster/defaults.py: 1d forecasts 7 days ahead over the last 360 days with a
 weekly refit; 4h forecasts 18 steps = 3 days ahead over the last 180 days).
 
     .venv/bin/python bench/intervals.py [--intervals 4h 1d] [--csv binance_ETHUSDT_1h_dev.csv]
@@ -47,8 +47,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     from forecaster.backtest import walk_forward
     from forecaster.config import ModelConfig
+    from forecaster.defaults import backtest_defaults
     from forecaster.frames import candles_frame
-    from forecaster.intervals import backtest_defaults
     from jobs.backtest import BacktestOutcome
 
     hourly = candles_frame(pd.read_csv(require_csv(args.csv, "--csv ")))

@@ -37,10 +37,10 @@ import pandas as pd  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
+from core.market import Market  # noqa: E402
 from db.engine import make_engine, make_session_factory  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.models import Candle, JobRun, ModelRun, Prediction  # noqa: E402
-from exchanges.base import Market  # noqa: E402
 from daemon.health_server import HealthServer  # noqa: E402
 from daemon.metrics import Metrics  # noqa: E402
 from daemon.state import DaemonState  # noqa: E402
@@ -125,8 +125,8 @@ class Training:
 
     def _run(self) -> None:
         from forecaster.config import ModelConfig
-        from forecaster.frames import candles_frame
         from forecaster.errors import TrainingCancelled
+        from forecaster.frames import candles_frame
         from forecaster.train import train
         frame = candles_frame(pd.read_csv(CSV))
         self.started.set()  # the data preparation counts too: it is part of a training

@@ -122,8 +122,8 @@ def fit(net: Net, x: np.ndarray, z: np.ndarray, epochs: int = 40, patience: int 
 def run(scored: pd.DataFrame, series: list[str]) -> pd.DataFrame:
     import torch
     torch.set_num_threads(2)
+    from core.intervals import get_interval
     from forecaster.frames import candles_frame, step_grid
-    from forecaster.intervals import get_interval
     from forecaster.volatility import seasonal_factors
 
     frames = {n: candles_frame(pd.read_csv(shared_data() / f"{n}_1h_dev.csv")) for n in {*series, BTC}}

@@ -49,8 +49,8 @@ def run_series(name: str, args) -> dict:
     torch.set_num_threads(args.threads)
     from forecaster.backtest import history_steps, walk_forward
     from forecaster.config import ModelConfig
+    from forecaster.defaults import backtest_defaults
     from forecaster.errors import NotEnoughHistory
-    from forecaster.intervals import backtest_defaults
 
     cfg = ModelConfig.for_interval(args.interval, learned=args.learned)
     d = backtest_defaults(args.interval)
@@ -67,9 +67,9 @@ def run_series(name: str, args) -> dict:
         return {"name": name, "error": f"{name} as {args.interval} candles over {days} days: {exc}"}
     return {"name": name, "scored": res.scored, "wall": time.perf_counter() - started, "fits": len(res.fits),
             "fit_seconds": [f["train_seconds"] for f in res.fits],
-            "sources": [f["metrics"]["band_source"] for f in res.fits],
+            "sources": [f["metrics"].band_source for f in res.fits],
             "val_scores": [{"fit_index": f["fit_index"], "origin": str(f["origin"]),
-                            "by_source": f["metrics"]["val_interval_score_by_source"]} for f in res.fits],
+                            "by_source": f["metrics"].val_interval_score_by_source} for f in res.fits],
             "block": cfg.step.bootstrap_block(cfg.horizon) * cfg.step.step}
 
 

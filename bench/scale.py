@@ -41,9 +41,9 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from core.grid import HOUR, last_closed_open_time  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
-from exchanges.base import HOUR, last_closed_open_time  # noqa: E402
 from tests.helpers.fake_exchange import FakeExchange, load_csv_slice, retime  # noqa: E402
 
 DATA = Path(os.environ.get("FORECASTER_SHARED_DATA", REPO.parent / "shared" / "data"))

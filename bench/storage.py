@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from core.market import Market
 from db.candles import write_candles  # noqa: E402
 from db.engine import make_engine, make_session_factory  # noqa: E402
 from db.job_runs import finish_job_run, start_job_run  # noqa: E402
@@ -35,17 +36,17 @@ def fill(sessions, markets: int, days: int) -> None:
     candles = pd.DataFrame({"open": 2.5e6, "high": 2.51e6, "low": 2.49e6, "close": 2.505e6, "volume": 12.5},
                            index=pd.DatetimeIndex(hours, name="open_time"))
     for i in range(markets):
-        symbol = f"M{i}-KRW"
+        market = Market("upbit", f"M{i}", "KRW")
         with sessions() as s, s.begin():
-            write_candles(candles, session=s, exchange="upbit", symbol=symbol, interval="1h", source="api")
+            write_candles(candles, session=s, market=market, source="api")
             forecast = pd.DataFrame([{"origin_time": t, "target_time": t + timedelta(hours=h), "horizon": h,
                                       "yhat": 2.5e6, "yhat_lower": 2.4e6, "yhat_upper": 2.6e6}
                                      for t in hours for h in range(1, HORIZON + 1)])
-            write_predictions(forecast, session=s, exchange="upbit", symbol=symbol, interval="1h", kind="live", model_run_id=None)
+            write_predictions(forecast, session=s, market=market, kind="live", model_run_id=None)
             for t in hours:  # an ingest and a predict run per hour
                 for job, message in (("ingest", "1 new candles, fetched 3, newest 2023-12-30T23:00Z"),
                                      ("predict", "origin 2023-12-30T23:00Z, model run 123")):
-                    run_id = start_job_run(session=s, job=job, exchange="upbit", symbol=symbol, interval="1h")
+                    run_id = start_job_run(session=s, job=job, market=market)
                     finish_job_run(session=s, run_id=run_id, status="ok", rows=24, message=message)
 
 

@@ -41,10 +41,10 @@ def main(argv=None) -> int:
                                                     file=sys.stderr))
     seconds = time.perf_counter() - started
     m = res.metrics
-    print(f"train {seconds:.1f} s on {len(frame)} h ({m['device']}), epochs {m['epochs']}, "
-          f"n_train {m['n_train']}, n_val {m['n_val']}, val rMAE {m['val_rmae']:.4f}, "
-          f"val coverage {m['val_coverage']:.3f}, band {m['band_source']}")
-    print("shrink:", " ".join(f"{v:.2f}" for v in m["shrink"]))
+    print(f"train {seconds:.1f} s on {len(frame)} h ({m.device}), epochs {m.epochs}, "
+          f"n_train {m.n_train}, n_val {m.n_val}, val rMAE {m.val_rmae:.4f}, "
+          f"val coverage {m.val_coverage:.3f}, band {m.band_source}")
+    print("shrink:", " ".join(f"{v:.2f}" for v in m.shrink))
     t0 = time.perf_counter()
     fc = Forecaster.load(res.weights, "cpu")
     t1 = time.perf_counter()

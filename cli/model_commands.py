@@ -92,7 +92,7 @@ def backtest(settings, market: str = typer.Option(..., "--market", "-m", metavar
     train_steps = old_option_name(train_steps, train_hours, "--train-steps", "--train-hours")
     services = open_services(settings)
     try:
-        from forecaster.intervals import backtest_defaults
+        from forecaster.defaults import backtest_defaults
         m = parse_market(market)
         d = backtest_defaults(m.interval)
         r = backtest_market(services, m, days=days or d["days"], step=stride,

@@ -13,7 +13,7 @@ from daemon.retry_note import retry_note
 from daemon.state import DaemonState, MarketState
 from daemon.steps import FAILED, NOTHING, Steps
 from daemon.use_cases import JOBS, UseCases
-from exchanges.base import Market
+from core.market import Market
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")

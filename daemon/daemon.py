@@ -48,8 +48,8 @@ from daemon.steps import Steps
 from daemon.training import TrainingWorkers
 from daemon.use_cases import JOBS, UseCases
 from db.engine import safe_url
-from db.job_runs import DAEMON_JOBS
-from exchanges.base import Market
+from core.names import DAEMON_JOBS
+from core.market import Market
 from jobs.bootstrap import Services
 from jobs.recording import describe_error
 

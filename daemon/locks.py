@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from exchanges.base import Market
+from core.market import Market
 from jobs.errors import JobError
 
 

@@ -8,7 +8,7 @@ from prometheus_client.exposition import generate_latest
 
 from daemon.market_health import market_health_gauges
 from daemon.state import MODEL_FIGURES, DaemonState
-from exchanges.base import Market
+from core.market import Market
 
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 

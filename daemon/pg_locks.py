@@ -17,9 +17,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from daemon.leases import LeaseKeeper
 from daemon.locks import HeldLock
-from db.job_locks import (claim_due_row, ensure_lock_rows, is_locked, lock_key, mark_done, read_done_for,
+from db.job_locks import (claim_due_row, ensure_lock_rows, is_locked, mark_done, read_done_for,
                           try_lock_row)
-from exchanges.base import Market
+from core.market import Market
 from jobs.recording import describe_error
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,11 @@ class PgJobLocks:
         """Lock the first of `markets` (in order) whose run for `slot` is not done and that no other
         worker holds (SKIP LOCKED); None when there is none left."""
         self._ensure_rows([(job, str(m), m) for m in markets])
-        by_key = {lock_key(m.exchange, m.symbol, m.interval): m for m in markets}
         with self._connection(f"{job} (claiming)") as conn:
-            claimed = claim_due_row(conn, job=job, markets=list(by_key), slot=slot)
-            if claimed is None:
+            market = claim_due_row(conn, job=job, markets=markets, slot=slot)
+            if market is None:
                 yield None
                 return
-            market = by_key[lock_key(*claimed)]
             self._name(conn, f"{job} {market}")
             yield self._held(conn, job, market, None)
 
@@ -79,12 +77,11 @@ class PgJobLocks:
         """The slot each market's run of `job` was last done for (None: not known)."""
         with self._engine.connect() as conn:
             done = read_done_for(conn, job=job)
-        return {m: done.get(lock_key(m.exchange, m.symbol, m.interval)) for m in markets}
+        return {m: done.get(m) for m in markets}
 
     def _held(self, conn, job: str, market: Market, done_for) -> HeldLock:
         def done(slot: datetime) -> None:
-            mark_done(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                      slot=slot, by=self.owner)
+            mark_done(conn, job=job, market=market, slot=slot, by=self.owner)
             conn.commit()  # the record and the release, at once
         return HeldLock(job, market, True, check=lambda: _connection_problem(conn), done_for=done_for,
                         mark_done=done)
@@ -113,15 +110,15 @@ class PgJobLocks:
 
     def _lock(self, conn, job: str, market: Market, wait: float):
         if wait <= 0:
-            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval, wait=False)
+            return try_lock_row(conn, job=job, market=market, wait=False)
         conn.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{int(wait * 1000)}ms"})
         try:
-            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval, wait=True)
+            return try_lock_row(conn, job=job, market=market, wait=True)
         except OperationalError as exc:
             if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available: waited in vain
                 raise
             conn.rollback()
-            return try_lock_row(conn, job=job, exchange=market.exchange, symbol=market.symbol, interval=market.interval, wait=False)
+            return try_lock_row(conn, job=job, market=market, wait=False)
 
     def _ensure_rows(self, wanted: list[tuple[str, str, Market]]) -> None:
         with self._rows_guard:
@@ -129,7 +126,7 @@ class PgJobLocks:
         if not missing:
             return
         with self._engine.begin() as conn:
-            ensure_lock_rows(conn, [(job, m.exchange, m.symbol, m.interval) for job, m in missing])
+            ensure_lock_rows(conn, missing)
         with self._rows_guard:
             self._rows.update((job, str(m)) for job, m in missing)
 

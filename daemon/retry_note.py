@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from daemon.schedule_table import next_ingest
-from exchanges.base import Market
+from core.market import Market
 
 
 def retry_note(settings, market: Market, now: datetime | None = None) -> str:

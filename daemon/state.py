@@ -18,7 +18,7 @@ from datetime import datetime
 from daemon.clock import SYSTEM_CLOCK, SystemClock
 from daemon.market_health import TRAIN_FAILURES_UNHEALTHY, market_problems
 from db.market_state import read_market_facts
-from exchanges.base import Market
+from core.market import Market
 
 MODEL_FIGURES = ("val_rmae", "val_coverage", "val_mae", "val_naive_mae")  # of the promoted model, for /metrics
 

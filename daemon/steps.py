@@ -16,8 +16,8 @@ import threading
 from contextlib import contextmanager, nullcontext
 
 from daemon.clock import SYSTEM_CLOCK
-from db.job_runs import DAEMON_JOBS
-from exchanges.base import Market
+from core.names import DAEMON_JOBS
+from core.market import Market
 from jobs.recording import describe_error, fail_abandoned
 
 log = logging.getLogger("forecaster.daemon")

@@ -24,7 +24,7 @@ import threading
 from datetime import datetime
 
 from daemon.clock import SYSTEM_CLOCK
-from exchanges.base import Market
+from core.market import Market
 from jobs.recording import describe_error
 
 log = logging.getLogger("forecaster.daemon")

@@ -8,22 +8,21 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.intervals import describe_steps_short, steps_word, time_format
+from core.market import Market
+from db.market_key import market_filter
 from db.models import Candle
 from db.upsert import BATCH_ROWS
 
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-def _market_filter(exchange: str, symbol: str, interval: str):
-    return (Candle.exchange == exchange, Candle.symbol == symbol, Candle.interval == interval)
+def newest_open_time(*, session: Session, market: Market) -> datetime | None:
+    return session.scalar(select(func.max(Candle.open_time)).where(*market_filter(Candle, market)))
 
 
-def newest_open_time(*, session: Session, exchange: str, symbol: str, interval: str) -> datetime | None:
-    return session.scalar(select(func.max(Candle.open_time)).where(*_market_filter(exchange, symbol, interval)))
-
-
-def count_candles(*, session: Session, exchange: str, symbol: str, interval: str) -> int:
-    return session.scalar(select(func.count()).select_from(Candle).where(*_market_filter(exchange, symbol, interval))) or 0
+def count_candles(*, session: Session, market: Market) -> int:
+    return session.scalar(select(func.count()).select_from(Candle).where(*market_filter(Candle, market))) or 0
 
 
 def candles_to_frame(candles: Iterable) -> pd.DataFrame:
@@ -35,7 +34,7 @@ def candles_to_frame(candles: Iterable) -> pd.DataFrame:
     return frame
 
 
-def write_candles(frame: pd.DataFrame, *, session: Session, exchange: str, symbol: str, interval: str, source: str,
+def write_candles(frame: pd.DataFrame, *, session: Session, market: Market, source: str,
                   ingested_at: datetime | None = None) -> None:
     """Upsert a frame of validated candles (aware UTC `open_time` index, float value columns).
 
@@ -55,7 +54,7 @@ def write_candles(frame: pd.DataFrame, *, session: Session, exchange: str, symbo
     else:
         open_times, stamp = times.to_pydatetime().tolist(), ingested_at
     values = frame[list(_VALUE_COLUMNS)].to_numpy(dtype=float).tolist()
-    rows = [(exchange, symbol, interval, t, *v, source, stamp) for t, v in zip(open_times, values)]
+    rows = [(market.exchange, market.symbol, market.interval, t, *v, source, stamp) for t, v in zip(open_times, values)]
     sql = _UPSERT_SQL.replace("?", "?" if sqlite_ else "%s")
     connection = session.connection()
     for start in range(0, len(rows), BATCH_ROWS):
@@ -73,11 +72,11 @@ _UPSERT_SQL = (
 )
 
 
-def load_frame(*, session: Session, exchange: str, symbol: str, interval: str,
+def load_frame(*, session: Session, market: Market,
                since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
     """Closed candles as a frame indexed by aware UTC `open_time`, with since < open_time <= until."""
     stmt = select(Candle.open_time, *[getattr(Candle, c) for c in _VALUE_COLUMNS]).where(
-        *_market_filter(exchange, symbol, interval))
+        *market_filter(Candle, market))
     if since is not None:
         stmt = stmt.where(Candle.open_time > since)
     if until is not None:
@@ -88,11 +87,10 @@ def load_frame(*, session: Session, exchange: str, symbol: str, interval: str,
     return frame.set_index("open_time")
 
 
-def open_times_between(*, session: Session, exchange: str, symbol: str, interval: str, since: datetime,
-                       until: datetime) -> list[datetime]:
+def open_times_between(*, session: Session, market: Market, since: datetime, until: datetime) -> list[datetime]:
     """The stored candles' open_time in [since, until], ascending."""
     return list(session.scalars(select(Candle.open_time)
-                                .where(*_market_filter(exchange, symbol, interval), Candle.open_time >= since,
+                                .where(*market_filter(Candle, market), Candle.open_time >= since,
                                        Candle.open_time <= until)
                                 .order_by(Candle.open_time)))
 
@@ -109,11 +107,12 @@ def find_gaps(open_times: Iterable[datetime], step: timedelta) -> list[tuple[dat
 
 
 def describe_gaps(gaps: list[tuple[datetime, datetime, int]], limit: int = 3, *, interval: str = "1h") -> str:
-    """`12 missing hours in 3 gaps (...)`; candles of other intervals are counted as candles."""
+    """`12 missing hours in 3 gaps (...)`; candles of other intervals are counted as candles, and
+    the times of an interval under an hour show their minutes."""
     if not gaps:
         return "no gaps"
-    unit, short = ("hours", "h") if interval == "1h" else (f"{interval} candles", f" x {interval}")
     missing = sum(g[2] for g in gaps)
-    stamp = "%Y-%m-%dT%H:%M" if interval == "15m" else "%Y-%m-%dT%H"
-    shown = ", ".join(f"{g[2]}{short} after {g[0].strftime(stamp)}Z" for g in sorted(gaps, key=lambda g: -g[2])[:limit])
-    return f"{missing} missing {unit} in {len(gaps)} gaps (largest: {shown})"
+    stamp = time_format(interval)
+    shown = ", ".join(f"{describe_steps_short(g[2], interval)} after {g[0].strftime(stamp)}Z"
+                      for g in sorted(gaps, key=lambda g: -g[2])[:limit])
+    return f"{missing} missing {steps_word(interval)} in {len(gaps)} gaps (largest: {shown})"

@@ -4,6 +4,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.market import Market
+from db.market_key import market_columns
 from db.types import UTCDateTime
 
 # Typed columns: SQLite hands a view's times back as text; these come back as aware UTC datetimes.
@@ -16,6 +18,6 @@ _LATEST = text("""
 """).columns(origin_time=UTCDateTime, target_time=UTCDateTime)
 
 
-def latest_forecast_rows(*, session: Session, exchange: str, symbol: str, interval: str) -> list:
+def latest_forecast_rows(*, session: Session, market: Market) -> list:
     """The market's newest live forecast, one row per horizon; empty without one."""
-    return session.execute(_LATEST, {"exchange": exchange, "symbol": symbol, "interval": interval}).all()
+    return session.execute(_LATEST, market_columns(market)).all()

@@ -7,6 +7,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from core.market import Market
+from core.names import Job
+
 from db.candles import newest_open_time
 from db.job_runs import failures_in_a_row
 from db.live_coverage import live_coverage_7d
@@ -25,9 +28,8 @@ class MarketFacts:
     coverage_7d: tuple[float, int] | None  # live band coverage over the last week, forecasts scored
 
 
-def read_market_facts(*, session: Session, market, train_failures_limit: int) -> MarketFacts:
-    """`market`: the market key whole (exchange, symbol, interval)."""
-    key = {"exchange": market.exchange, "symbol": market.symbol, "interval": market.interval}
-    failures, error = failures_in_a_row(session=session, job="train", limit=train_failures_limit, **key)
-    return MarketFacts(newest_open_time(session=session, **key), newest_origin(session=session, **key),
-                       promoted_run(session=session, **key), failures, error, live_coverage_7d(session=session, **key))
+def read_market_facts(*, session: Session, market: Market, train_failures_limit: int) -> MarketFacts:
+    failures, error = failures_in_a_row(session=session, job=Job.TRAIN, market=market, limit=train_failures_limit)
+    return MarketFacts(newest_open_time(session=session, market=market), newest_origin(session=session, market=market),
+                       promoted_run(session=session, market=market), failures, error,
+                       live_coverage_7d(session=session, market=market))

@@ -4,11 +4,12 @@ from __future__ import annotations
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
+from core.market import Market
 from db.models import BacktestRun, Candle, JobRun, ModelRun
 
 
-def stored_markets(*, session: Session) -> list[tuple[str, str, str]]:
-    """(exchange, symbol, interval) market keys, sorted."""
+def stored_markets(*, session: Session) -> list[Market]:
+    """The market keys, sorted by exchange, symbol and interval."""
     query = union(
         select(Candle.exchange, Candle.symbol, Candle.interval).distinct(),
         select(ModelRun.exchange, ModelRun.symbol, ModelRun.interval).distinct(),
@@ -16,4 +17,5 @@ def stored_markets(*, session: Session) -> list[tuple[str, str, str]]:
         select(JobRun.exchange, JobRun.symbol, JobRun.interval)
         .where(JobRun.exchange.is_not(None), JobRun.symbol.is_not(None), JobRun.interval.is_not(None)).distinct(),
     )
-    return sorted((r[0], r[1], r[2]) for r in session.execute(query))
+    rows = sorted((r.exchange, r.symbol, r.interval) for r in session.execute(query))
+    return [Market.from_columns(*row) for row in rows]

@@ -13,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from core.market import Market
+from db.market_key import market_columns
 from db.types import UTCDateTime
 
 PAGE_STATEMENT_TIMEOUT_MS = 5000
@@ -37,17 +39,13 @@ def _q(sql: str, *, times_in: tuple[str, ...] = (), times_out: tuple[str, ...] =
     return stmt.columns(**{name: _TS for name in times_out}) if times_out else stmt
 
 
-_KEY = "exchange = :ex AND symbol = :sym AND interval = :iv"
+_KEY = "exchange = :exchange AND symbol = :symbol AND interval = :interval"  # bound by market_columns
 
 
-def _key(exchange: str, symbol: str, interval: str) -> dict:
-    return {"ex": exchange, "sym": symbol, "iv": interval}
-
-
-def newest_candle(session: Session, exchange: str, symbol: str, interval: str) -> tuple[datetime, float] | None:
+def newest_candle(session: Session, market: Market) -> tuple[datetime, float] | None:
     """The newest stored candle's open time and close."""
     row = session.execute(_q(f"SELECT open_time, close FROM candles WHERE {_KEY} "
-                               "ORDER BY open_time DESC LIMIT 1", times_out=("open_time",)), _key(exchange, symbol, interval)).first()
+                               "ORDER BY open_time DESC LIMIT 1", times_out=("open_time",)), market_columns(market)).first()
     return None if row is None else (row.open_time, row.close)
 
 
@@ -63,11 +61,11 @@ class ForecastStep:
     model_run_id: int | None
 
 
-def latest_forecast(session: Session, exchange: str, symbol: str, interval: str) -> list[ForecastStep]:
+def latest_forecast(session: Session, market: Market) -> list[ForecastStep]:
     """The newest live forecast, every horizon (view `latest_forecast`)."""
     rows = session.execute(_q(
         "SELECT origin_time, target_time, horizon, origin_close, yhat, yhat_lower, yhat_upper, model_run_id "
-        f"FROM latest_forecast WHERE {_KEY} ORDER BY horizon", times_out=("origin_time", "target_time")), _key(exchange, symbol, interval))
+        f"FROM latest_forecast WHERE {_KEY} ORDER BY horizon", times_out=("origin_time", "target_time")), market_columns(market))
     return [ForecastStep(r.origin_time, r.target_time, r.horizon, r.origin_close,
                          r.yhat, r.yhat_lower, r.yhat_upper, r.model_run_id) for r in rows]
 
@@ -82,7 +80,7 @@ class TargetSums:
     score_sum: float
 
 
-def live_sums_by_target(session: Session, exchange: str, symbol: str, interval: str, since: datetime,
+def live_sums_by_target(session: Session, market: Market, since: datetime,
                         until: datetime) -> list[TargetSums]:
     """TargetSums of the targets in (since, until] whose candle is stored. Written out on the tables
     rather than read from the view: its join to the origin's candle, unused here, tripled the time."""
@@ -93,10 +91,10 @@ def live_sums_by_target(session: Session, exchange: str, symbol: str, interval: 
         "ELSE 0 END + CASE WHEN a.close > p.yhat_upper THEN a.close - p.yhat_upper ELSE 0 END)) AS score "
         "FROM predictions p JOIN candles a ON a.exchange = p.exchange AND a.symbol = p.symbol "
         "AND a.interval = p.interval AND a.open_time = p.target_time "
-        "WHERE p.exchange = :ex AND p.symbol = :sym AND p.interval = :iv AND p.kind = 'live' "
+        "WHERE p.exchange = :exchange AND p.symbol = :symbol AND p.interval = :interval AND p.kind = 'live' "
         "AND p.target_time > :since AND p.target_time <= :until GROUP BY p.target_time",
         times_in=("since", "until"), times_out=("target_time",)),
-        {**_key(exchange, symbol, interval), "since": since, "until": until})
+        {**market_columns(market), "since": since, "until": until})
     return [TargetSums(r.target_time, int(r.n), int(r.hits), float(r.score)) for r in rows]
 
 
@@ -110,12 +108,12 @@ class PromotedModel:
     val_coverage: float | None
 
 
-def promoted_model(session: Session, exchange: str, symbol: str, interval: str) -> PromotedModel | None:
+def promoted_model(session: Session, market: Market) -> PromotedModel | None:
     row = session.execute(_q(
         "SELECT id, finished_at, band_source, val_interval_score, val_free_interval_score, val_coverage "
         f"FROM model_runs WHERE {_KEY} AND status = 'promoted' ORDER BY id DESC LIMIT 1",
         times_out=("finished_at",)),
-        _key(exchange, symbol, interval)).first()
+        market_columns(market)).first()
     if row is None:
         return None
     return PromotedModel(row.id, row.finished_at, row.band_source, row.val_interval_score,
@@ -131,26 +129,25 @@ class LastRun:
     message: str | None
 
 
-def last_job_runs(session: Session, jobs: tuple[str, ...], exchange: str, symbol: str,
-                  interval: str) -> dict[str, LastRun | None]:
+def last_job_runs(session: Session, jobs: tuple[str, ...], market: Market) -> dict[str, LastRun | None]:
     """The newest run of each job for a market: one index probe each (ix_job_runs_market_job_started),
     in one statement (a round trip per job and market was a fifth of the overview's time)."""
     probe = ("SELECT * FROM (SELECT job, status, started_at, finished_at, message FROM job_runs "
              f"WHERE {_KEY} AND job = :job{{i}} ORDER BY started_at DESC, id DESC LIMIT 1) AS run{{i}}")
     sql = " UNION ALL ".join(probe.format(i=i) for i in range(len(jobs)))
     rows = session.execute(_q(sql, times_out=("started_at", "finished_at")),
-                           {**_key(exchange, symbol, interval), **{f"job{i}": job for i, job in enumerate(jobs)}})
+                           {**market_columns(market), **{f"job{i}": job for i, job in enumerate(jobs)}})
     found: dict[str, LastRun | None] = dict.fromkeys(jobs)
     for r in rows:
         found[r.job] = LastRun(r.job, r.status, r.started_at, r.finished_at, r.message)
     return found
 
 
-def closes_since(session: Session, exchange: str, symbol: str, interval: str,
+def closes_since(session: Session, market: Market,
                  since: datetime) -> list[tuple[datetime, float]]:
     rows = session.execute(_q(f"SELECT open_time, close FROM candles WHERE {_KEY} AND open_time >= :since "
                               "ORDER BY open_time", times_in=("since",), times_out=("open_time",)),
-                           {**_key(exchange, symbol, interval), "since": since})
+                           {**market_columns(market), "since": since})
     return [(r.open_time, r.close) for r in rows]
 
 
@@ -166,11 +163,11 @@ class PastBand:
         return self.lower <= self.actual <= self.upper
 
 
-def past_bands(session: Session, exchange: str, symbol: str, interval: str, horizon: int,
+def past_bands(session: Session, market: Market, horizon: int,
                since: datetime) -> list[PastBand]:
     """Live bands of one horizon whose target candle is known, targets since `since`."""
     rows = session.execute(_q(
         "SELECT target_time, yhat_lower, yhat_upper, actual FROM forecast_accuracy "
         f"WHERE {_KEY} AND kind = 'live' AND horizon = :h AND target_time >= :since ORDER BY target_time",
-        times_in=("since",), times_out=("target_time",)), {**_key(exchange, symbol, interval), "h": horizon, "since": since})
+        times_in=("since",), times_out=("target_time",)), {**market_columns(market), "h": horizon, "since": since})
     return [PastBand(r.target_time, r.yhat_lower, r.yhat_upper, r.actual) for r in rows]

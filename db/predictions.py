@@ -12,6 +12,9 @@ import pandas as pd
 from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from core.market import Market
+from core.names import ForecastKind
+from db.market_key import market_columns, market_filter
 from db.models import Prediction, PredictionHistory
 from db.upsert import BATCH_ROWS, upsert
 
@@ -22,14 +25,14 @@ _HISTORY_COLUMNS = ("model_run_id", "backtest_run_id", "exchange", "symbol", "in
                     "target_time", "horizon", "yhat", "yhat_lower", "yhat_upper", "created_at")
 
 
-def write_predictions(forecast: pd.DataFrame, *, session: Session, exchange: str, symbol: str, interval: str, kind: str,
+def write_predictions(forecast: pd.DataFrame, *, session: Session, market: Market, kind: str,
                       model_run_id: int | None, backtest_run_id: int | None = None) -> int:
     """Write a frame with origin_time, target_time, horizon, yhat, yhat_lower, yhat_upper; a
     forecast it supersedes goes to `prediction_history`. Returns the number of forecasts, which
     `predictions` now holds (rows already there with the same figures are left as they were)."""
     created = datetime.now(timezone.utc)
     rows = [
-        {"exchange": exchange, "symbol": symbol, "interval": interval, "kind": kind, "model_run_id": model_run_id,
+        {**market_columns(market), "kind": kind, "model_run_id": model_run_id,
          "backtest_run_id": backtest_run_id,
          "origin_time": pd.Timestamp(r.origin_time).to_pydatetime(),
          "target_time": pd.Timestamp(r.target_time).to_pydatetime(), "horizon": int(r.horizon),
@@ -39,7 +42,7 @@ def write_predictions(forecast: pd.DataFrame, *, session: Session, exchange: str
     ]
     if not rows:
         return 0
-    stored = _stored(session, exchange, symbol, interval, kind, rows)
+    stored = _stored(session, market, kind, rows)
     changed, superseded = [], []
     for row in rows:
         old = stored.get((row["origin_time"], row["horizon"]))
@@ -53,13 +56,13 @@ def write_predictions(forecast: pd.DataFrame, *, session: Session, exchange: str
     return len(rows)
 
 
-def _stored(session: Session, exchange: str, symbol: str, interval: str, kind: str, rows: list[dict]) -> dict:
+def _stored(session: Session, market: Market, kind: str, rows: list[dict]) -> dict:
     """The stored rows of these keys, by (origin_time, horizon). On Postgres they are locked until
     the caller commits, so a concurrent writer of the same keys waits and then sees this one's rows."""
     origins = sorted({r["origin_time"] for r in rows})
     stmt = (select(Prediction.id, Prediction.origin_time, Prediction.horizon,
                    *(getattr(Prediction, c) for c in _COMPARED))
-            .where(Prediction.exchange == exchange, Prediction.symbol == symbol, Prediction.interval == interval,
+            .where(*market_filter(Prediction, market),
                    Prediction.kind == kind, Prediction.origin_time >= origins[0],
                    Prediction.origin_time <= origins[-1]))
     if session.get_bind().dialect.name == "postgresql":
@@ -84,26 +87,24 @@ def _keep_history(session: Session, ids: list[int], superseded_at: datetime) -> 
             ["prediction_id", *_HISTORY_COLUMNS, "superseded_at"], source))
 
 
-def newest_origin(*, session: Session, exchange: str, symbol: str, interval: str, kind: str = "live") -> datetime | None:
+def newest_origin(*, session: Session, market: Market, kind: str = ForecastKind.LIVE) -> datetime | None:
     return session.scalar(select(func.max(Prediction.origin_time))
-                          .where(Prediction.exchange == exchange, Prediction.symbol == symbol,
-                                 Prediction.interval == interval, Prediction.kind == kind))
+                          .where(*market_filter(Prediction, market), Prediction.kind == kind))
 
 
-def origins_with_forecasts(*, session: Session, exchange: str, symbol: str, interval: str, kind: str,
+def origins_with_forecasts(*, session: Session, market: Market, kind: str,
                            since: datetime, until: datetime) -> set[datetime]:
     """Origins in [since, until] that have a forecast of this kind."""
     return set(session.scalars(select(Prediction.origin_time).distinct()
-                               .where(Prediction.exchange == exchange, Prediction.symbol == symbol,
-                                      Prediction.interval == interval, Prediction.kind == kind,
+                               .where(*market_filter(Prediction, market), Prediction.kind == kind,
                                       Prediction.origin_time >= since, Prediction.origin_time <= until)))
 
 
-def load_predictions(*, session: Session, exchange: str, symbol: str, interval: str, kind: str,
+def load_predictions(*, session: Session, market: Market, kind: str,
                      since: datetime | None = None) -> pd.DataFrame:
     stmt = select(Prediction.origin_time, Prediction.target_time, Prediction.horizon, Prediction.yhat,
                   Prediction.yhat_lower, Prediction.yhat_upper, Prediction.model_run_id).where(
-        Prediction.exchange == exchange, Prediction.symbol == symbol, Prediction.interval == interval,
+        *market_filter(Prediction, market),
         Prediction.kind == kind)
     if since is not None:
         stmt = stmt.where(Prediction.origin_time >= since)
@@ -112,8 +113,8 @@ def load_predictions(*, session: Session, exchange: str, symbol: str, interval: 
                                        "yhat_upper", "model_run_id"])
 
 
-def delete_live_before(*, session: Session, exchange: str, symbol: str, interval: str, before: datetime) -> int:
+def delete_live_before(*, session: Session, market: Market, before: datetime) -> int:
     """Delete a market's live forecasts whose target is older than `before` (one index range)."""
     return session.execute(delete(Prediction).where(
-        Prediction.exchange == exchange, Prediction.symbol == symbol, Prediction.interval == interval,
-        Prediction.kind == "live", Prediction.target_time < before)).rowcount or 0
+        *market_filter(Prediction, market),
+        Prediction.kind == ForecastKind.LIVE, Prediction.target_time < before)).rowcount or 0

@@ -23,6 +23,8 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.names import Job
+
 log = logging.getLogger("forecaster.jobs")
 
 # Rows a job must have written before its tables are analysed: about what autovacuum's own
@@ -31,11 +33,11 @@ BULK_ROWS = 1000
 
 # The tables each job fills in bulk: what it writes, and what a query of what it wrote joins.
 JOB_TABLES: dict[str, tuple[str, ...]] = {
-    "import": ("candles",),
-    "ingest": ("candles", "candle_gaps"),
-    "predict": ("predictions", "prediction_history"),
-    "backtest": ("predictions", "prediction_history", "backtest_runs", "backtest_horizons"),
-    "retention": ("predictions",),
+    Job.IMPORT: ("candles",),
+    Job.INGEST: ("candles", "candle_gaps"),
+    Job.PREDICT: ("predictions", "prediction_history"),
+    Job.BACKTEST: ("predictions", "prediction_history", "backtest_runs", "backtest_horizons"),
+    Job.RETENTION: ("predictions",),
 }
 
 

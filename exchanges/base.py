@@ -1,164 +1,49 @@
-"""The vocabulary every exchange client speaks: markets, candles, errors, and the client interface."""
+"""What every exchange client speaks beyond the core's vocabulary: its errors, the client interface,
+the market parser that knows the exchange table, and the row parsers the clients share."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from forecaster.intervals import DEFAULT_INTERVAL, INTERVALS, Interval, get_interval
+from core.candle import Candle, make_candle as _make_candle
+from core.grid import EPOCH, HOUR, HOURLY, CandleGrid
+from core.intervals import INTERVALS
+from core.market import MAX_SYMBOL_CHARS, Market, MarketError, parse_market_text, shown
 
-from .grid import EPOCH, HOUR, HOURLY, CandleGrid
 from .registry import EXCHANGES
 
 KNOWN_EXCHANGES = tuple(EXCHANGES)
-# Bounds that keep returns, squared errors and interval scores finite in float32 and float64: far
-# beyond any real price (BTC in KRW is ~1e8, a satoshi 1e-8) or hourly volume (SHIB's is ~1e12).
-MIN_PRICE, MAX_PRICE, MAX_VOLUME = 1e-12, 1e15, 1e18
-MAX_SYMBOL_CHARS = 32  # the symbol columns are String(32) (db/models.py): Postgres refuses longer ones
-_MARKET_RE = re.compile(r"^(?P<exchange>[a-z]+):(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)(@(?P<interval>\w+))?$")
 
 
 class ExchangeError(Exception):
     """An exchange answered something we cannot use. The message names exchange, endpoint and problem."""
 
 
-class MarketError(ValueError):
-    """A market string is not of the form `exchange:BASE-QUOTE[@interval]`."""
-
-
-@dataclass(frozen=True)
-class Market:
-    """The market key of every layer: exchange, symbol and candle interval (CONTRACT.md)."""
-
-    exchange: str
-    base: str
-    quote: str
-    interval: str = DEFAULT_INTERVAL
-
-    @property
-    def symbol(self) -> str:
-        return f"{self.base}-{self.quote}"
-
-    @property
-    def step(self) -> Interval:
-        return get_interval(self.interval)
-
-    @property
-    def grid(self) -> CandleGrid:
-        """The open times of this market's candles: its interval, from its exchange's day start."""
-        return CandleGrid(self.step.step, EXCHANGES[self.exchange].day_start)
-
-    def __str__(self) -> str:
-        """`bithumb:ETH-KRW` for hourly candles (as before intervals existed), `upbit:ETH-KRW@1d` otherwise."""
-        suffix = "" if self.interval == DEFAULT_INTERVAL else f"@{self.interval}"
-        return f"{self.exchange}:{self.symbol}{suffix}"
-
-
 def parse_market(text: str) -> Market:
-    """Parse `bithumb:ETH-KRW` or `upbit:ETH-KRW@1d`, in any case (`Binance:eth-usdt@4H` is
-    `binance:ETH-USDT@4h`): exchange lower case, symbol upper case with a dash, interval one of
-    15m, 1h, 4h, 1d (default 1h). White space is refused, not stripped: `upbit:ETH-KRW\\n` is a
-    script's mistake (a line read with its newline), better named than guessed at (lists such as
-    FORECASTER_MARKETS strip the spaces around their items)."""
-    if any(ch.isspace() or not ch.isprintable() for ch in text):
-        raise MarketError(f"market {_shown(text)} has white space or a control character in it")
-    exchange, colon, rest = text.partition(":")
-    symbol, at, interval = rest.partition("@")
-    m = _MARKET_RE.match(f"{exchange.lower()}{colon}{symbol.upper()}{at}{interval.lower()}")
-    if not m:
-        raise MarketError(f"market {_shown(text)} is not of the form exchange:BASE-QUOTE[@interval] "
-                          "(e.g. bithumb:ETH-KRW, upbit:BTC-KRW@1d)")
-    if m["exchange"] not in KNOWN_EXCHANGES:
-        raise MarketError(f"market {_shown(text)}: unknown exchange {m['exchange']!r} (known: {', '.join(KNOWN_EXCHANGES)})")
-    interval = m["interval"] or DEFAULT_INTERVAL
+    """Parse `bithumb:ETH-KRW` or `upbit:ETH-KRW@1d` (core.market.parse_market_text: any case, no
+    white space), then check it against the exchange table: a known exchange, an interval it
+    serves, a symbol the database can store."""
+    market = parse_market_text(text)
+    if market.exchange not in KNOWN_EXCHANGES:
+        raise MarketError(f"market {shown(text)}: unknown exchange {market.exchange!r} (known: {', '.join(KNOWN_EXCHANGES)})")
+    interval = market.interval
     if interval not in INTERVALS:
-        raise MarketError(f"market {_shown(text)}: unknown interval {interval!r} (known: {', '.join(INTERVALS)})")
-    served = EXCHANGES[m["exchange"]].intervals
+        raise MarketError(f"market {shown(text)}: unknown interval {interval!r} (known: {', '.join(INTERVALS)})")
+    served = EXCHANGES[market.exchange].intervals
     if interval not in served:
-        raise MarketError(f"market {_shown(text)}: {m['exchange']} does not serve {interval} candles "
+        raise MarketError(f"market {shown(text)}: {market.exchange} does not serve {interval} candles "
                           f"(it serves {', '.join(served)})")
-    symbol = f"{m['base']}-{m['quote']}"
+    symbol = market.symbol
     if len(symbol) > MAX_SYMBOL_CHARS:
-        raise MarketError(f"market {_shown(text)}: symbol {symbol[:40]!r}{'...' if len(symbol) > 40 else ''} is "
+        raise MarketError(f"market {shown(text)}: symbol {symbol[:40]!r}{'...' if len(symbol) > 40 else ''} is "
                           f"{len(symbol)} characters long, more than the {MAX_SYMBOL_CHARS} the database stores")
-    return Market(m["exchange"], m["base"], m["quote"], interval)
-
-
-def _shown(text: str) -> str:
-    """The market as given, for an error line; a long one shortened (it may be pasted garbage)."""
-    return repr(text) if len(text) <= 60 else f"{text[:60]!r}... ({len(text)} characters)"
-
-
-@dataclass(frozen=True)
-class Candle:
-    """One candle of a market's interval. `open_time` is its aware UTC start, as the exchange gives it
-    (on the market's grid: Bithumb's day candles start at 15:00 UTC)."""
-
-    open_time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-
-def utc_hour_floor(ts: datetime) -> datetime:
-    return HOURLY.floor(ts)
-
-
-def last_closed_open_time(now: datetime, grid: CandleGrid = HOURLY) -> datetime:
-    """The open_time of the newest candle on `grid` (default: hourly) that has closed at `now`;
-    `last_closed_open_time(now, market.grid)` for a market of another interval."""
-    return grid.last_closed(now)
+    return market
 
 
 def make_candle(open_time: datetime, open_, high, low, close, volume, *, where: str,
                 grid: CandleGrid = HOURLY) -> Candle:
-    """Build a validated candle whose open_time lies on `grid` (default: on the hour); `where` names
-    the source (exchange, endpoint, row) for the error."""
-    try:
-        values = [float(v) for v in (open_, high, low, close, volume)]
-    except (TypeError, ValueError):
-        raise ExchangeError(f"{where}: a price or volume is not a number: {[open_, high, low, close, volume]!r}") from None
-    o, h, lo, c, v = values
-    problem = candle_problem(o, h, lo, c, v)
-    if problem:
-        raise ExchangeError(f"{where}: {problem} (open={o}, high={h}, low={lo}, close={c}, volume={v})")
-    if open_time.tzinfo is None or open_time.utcoffset() != timedelta(0):
-        open_time = open_time.astimezone(timezone.utc) if open_time.tzinfo else open_time.replace(tzinfo=timezone.utc)
-    if not grid.contains(open_time):
-        raise ExchangeError(f"{where}: open_time {open_time.isoformat()} is not a candle start "
-                            f"({grid.describe()})")
-    return Candle(open_time, o, h, lo, c, v)
-
-
-def candle_problems(o, h, lo, c, v) -> list[tuple[Any, str]]:
-    """The candle validator, on numbers or on numpy arrays of many candles alike: each check as
-    (True where the values cannot be a candle, why), in the order they are checked. The one rule
-    for the API clients (candle_problem) and the CSV import."""
-    import numpy as np
-    o, h, lo, c, v = (np.asarray(x, dtype=float) for x in (o, h, lo, c, v))
-    finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
-    prices = np.stack([o, h, lo, c])
-    with np.errstate(invalid="ignore"):  # NaN compares False; the finite check names it first
-        out_of_range = ((prices > MAX_PRICE) | ((prices > 0) & (prices < MIN_PRICE))).any(axis=0) | (v > MAX_VOLUME)
-    return [
-        (~finite, "a value is not finite"),
-        ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "a price is not positive"),
-        (v < 0, "volume is negative"),
-        (out_of_range, f"a value is out of range (prices {MIN_PRICE:g}..{MAX_PRICE:g}, volume up to {MAX_VOLUME:g}): "
-                       "returns and scores computed from it would overflow"),
-        (~((lo <= o) & (o <= h) & (lo <= c) & (c <= h)), "prices break low <= open, close <= high"),
-    ]
-
-
-def candle_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
-    """Why these values cannot be a candle, or None (candle_problems, for one candle)."""
-    for bad, problem in candle_problems(o, h, lo, c, v):
-        if bool(bad):
-            return problem
-    return None
+    """core.candle.make_candle, raising ExchangeError: values an exchange sent that cannot be a candle."""
+    return _make_candle(open_time, open_, high, low, close, volume, where=where, grid=grid, error=ExchangeError)
 
 
 class ExchangeClient(Protocol):

@@ -13,14 +13,16 @@ from typing import Any
 
 import requests
 
+from core.grid import HOURLY, CandleGrid
+
 from .base import Candle, ExchangeError, Market, candles_from_ms_rows, closed_since
-from .grid import HOURLY, CandleGrid
 from .http import ApiClient
+from .registry import KLINE_MINUTES, grid_of, offered
 
 KLINES_PATH = "/api/v3/klines"
 PAGE_LIMIT = 1000  # the API's maximum `limit`
-# Our interval -> Binance's `interval` value (the same spelling).
-KLINE_INTERVALS = {"15m": "15m", "1h": "1h", "4h": "4h", "1d": "1d"}
+# Our interval -> Binance's `interval` value: Binance spells intervals as we do.
+KLINE_INTERVALS = {name: name for name in offered(KLINE_MINUTES)}
 
 
 def to_ms(ts: datetime) -> int:
@@ -56,7 +58,7 @@ class BinanceClient(ApiClient):
             raise ExchangeError(f"{self.name}: no klines of interval {market.interval!r} "
                                 f"(it serves {', '.join(KLINE_INTERVALS)})")
         symbol = f"{market.base}{market.quote}"
-        grid = market.grid
+        grid = grid_of(market)
         # endTime just before `now` keeps out candles opening later, whether Binance compares it
         # with the open or the close time; the current open candle is dropped by closed_since.
         end_ms = to_ms(now) - 1
@@ -86,4 +88,4 @@ class BinanceClient(ApiClient):
             params["startTime"] = to_ms(start)
         body = self.get(KLINES_PATH, params, endpoint=f"{KLINES_PATH} {symbol}")
         since_txt = f"startTime={start:%Y-%m-%dT%H:%MZ}" if start else "latest"
-        return parse_klines(body, where=f"{self.name} {KLINES_PATH} {symbol} ({since_txt})", grid=market.grid)
+        return parse_klines(body, where=f"{self.name} {KLINES_PATH} {symbol} ({since_txt})", grid=grid_of(market))

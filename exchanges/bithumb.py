@@ -18,8 +18,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from .base import HOUR, Candle, ExchangeError, Market, candles_from_ms_rows, closed_since, utc_hour_floor
+from core.grid import HOUR, HOURLY
+
+from .base import Candle, ExchangeError, Market, candles_from_ms_rows, closed_since
 from .http import ApiClient
+from .registry import grid_of
 from .v1_candles import page_back_v1
 
 KST = timedelta(hours=9)
@@ -57,7 +60,7 @@ class BithumbClient(ApiClient):
     def fetch(self, market: Market, since: datetime | None, now: datetime, *,
               known: datetime | None = None) -> list[Candle]:
         if market.interval not in PUBLIC_INTERVALS:
-            grid = market.grid
+            grid = grid_of(market)
             # `to` is exclusive: starting at the open candle's start leaves that candle out.
             candles = self._page_back_v1(market, first_to=grid.floor(now), since=since, known=known)
             return closed_since(candles, since, now, grid.step)
@@ -69,7 +72,7 @@ class BithumbClient(ApiClient):
             return closed_since(window, since, now)
         # The window starts after `since`: fill the hours before it, ending where the window begins
         # (or at `now`, when a gap repair asks about hours older than the window).
-        first_to = min(oldest, utc_hour_floor(now)) if oldest else utc_hour_floor(now)
+        first_to = min(oldest, HOURLY.floor(now)) if oldest else HOURLY.floor(now)
         older = self._page_back_v1(market, first_to=first_to, since=since, known=known)
         return closed_since(window + older, since, now)
 

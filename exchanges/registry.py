@@ -2,7 +2,7 @@
 public API root, the candle intervals it serves and when its day begins.
 
 Adding an exchange: one module with a client class, one row in `EXCHANGES`. Market parsing
-(`base.KNOWN_EXCHANGES`), candle grids (`Market.grid`), settings' default URLs and the test
+(`base.KNOWN_EXCHANGES`), candle grids (`grid_of`), settings' default URLs and the test
 exchange all read this table. The client is named by its import path and imported only when a
 client is made, so that `base.py` can read this table without importing every client (which import
 `base.py`).
@@ -14,6 +14,10 @@ from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from core.grid import CandleGrid
+from core.intervals import SUPPORTED, minutes_of
+from core.market import Market
+
 if TYPE_CHECKING:
     import requests
 
@@ -21,6 +25,18 @@ if TYPE_CHECKING:
 
 KST_MIDNIGHT_UTC = timedelta(hours=15)  # 00:00 KST (UTC+9) is 15:00 UTC of the day before
 UTC_MIDNIGHT = timedelta(0)
+
+# The candle lengths each API offers, in minutes (its documentation); an exchange serves each of
+# core's supported intervals its API offers, so a new interval needs no line here.
+# Upbit's and Bithumb's v1: /v1/candles/minutes/{1,3,5,10,15,30,60,240} and /v1/candles/days.
+V1_MINUTES = frozenset({1, 3, 5, 10, 15, 30, 60, 240, 1440})
+# Binance's klines: 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d.
+KLINE_MINUTES = frozenset({1, 3, 5, 15, 30, 60, 120, 240, 360, 480, 720, 1440, 4320})
+
+
+def offered(minutes: frozenset[int]) -> tuple[str, ...]:
+    """Core's supported intervals whose length is one of `minutes`, shortest first."""
+    return tuple(name for name in SUPPORTED if minutes_of(name) in minutes)
 
 
 @dataclass(frozen=True)
@@ -43,11 +59,11 @@ class Exchange:
 # - Binance: UTC (docs, /api/v3/klines: timeZone "Default: 0 (UTC)"; the client sends none).
 EXCHANGES: dict[str, Exchange] = {ex.name: ex for ex in (
     Exchange("bithumb", "exchanges.bithumb:BithumbClient", "FORECASTER_BITHUMB_URL", "https://api.bithumb.com",
-             ("15m", "1h", "4h", "1d"), KST_MIDNIGHT_UTC),
+             offered(V1_MINUTES), KST_MIDNIGHT_UTC),
     Exchange("upbit", "exchanges.upbit:UpbitClient", "FORECASTER_UPBIT_URL", "https://api.upbit.com",
-             ("15m", "1h", "4h", "1d"), UTC_MIDNIGHT),
+             offered(V1_MINUTES), UTC_MIDNIGHT),
     Exchange("binance", "exchanges.binance:BinanceClient", "FORECASTER_BINANCE_URL", "https://api.binance.com",
-             ("15m", "1h", "4h", "1d"), UTC_MIDNIGHT),
+             offered(KLINE_MINUTES), UTC_MIDNIGHT),
 )}
 
 # The same defaults by name, for settings that give each exchange's URL a field of its own.
@@ -60,6 +76,11 @@ def exchange(name: str) -> Exchange:
         return EXCHANGES[name]
     except KeyError:
         raise ValueError(f"unknown exchange {name!r} (known: {', '.join(EXCHANGES)})") from None
+
+
+def grid_of(market: Market) -> CandleGrid:
+    """The open times of a market's candles: its interval, from its exchange's day start."""
+    return market.step.grid(exchange(market.exchange).day_start)
 
 
 def client_class(name: str) -> type:

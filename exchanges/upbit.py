@@ -10,6 +10,7 @@ from datetime import datetime
 
 from .base import Candle, Market, closed_since
 from .http import ApiClient
+from .registry import grid_of
 from .v1_candles import page_back_v1
 
 
@@ -27,7 +28,7 @@ class UpbitClient(ApiClient):
               known: datetime | None = None) -> list[Candle]:
         # `to` is exclusive: starting it at the open candle's start leaves that candle out, so every
         # row fetched is usable.
-        grid = market.grid
+        grid = grid_of(market)
         candles = page_back_v1(self, market, first_to=grid.floor(now), since=since, known=known,
                                write_to=write_upbit_to)
         return closed_since(candles, since, now, grid.step)

@@ -9,17 +9,23 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .base import Candle, ExchangeError, Market, make_candle
-from .grid import HOURLY, CandleGrid
-from .http import ApiClient
+from core.grid import HOURLY, CandleGrid
+from core.intervals import minutes_of
 
-# Our interval -> the endpoint of its native candles, and the `unit` its rows carry (days carry none).
-V1_PATHS: dict[str, tuple[str, int | None]] = {
-    "15m": ("/v1/candles/minutes/15", 15),
-    "1h": ("/v1/candles/minutes/60", 60),
-    "4h": ("/v1/candles/minutes/240", 240),
-    "1d": ("/v1/candles/days", None),
-}
+from .base import Candle, ExchangeError, Market, make_candle
+from .http import ApiClient
+from .registry import V1_MINUTES, grid_of, offered
+
+
+def v1_endpoint(interval: str) -> tuple[str, int | None]:
+    """The endpoint of an interval's native candles and the `unit` its rows carry: minutes under a
+    day (`/v1/candles/minutes/240`, unit 240), `/v1/candles/days` for a day (its rows carry none)."""
+    minutes = minutes_of(interval)
+    return ("/v1/candles/days", None) if minutes == 1440 else (f"/v1/candles/minutes/{minutes}", minutes)
+
+
+# Our interval -> its endpoint and unit, for every supported interval the v1 API offers.
+V1_PATHS: dict[str, tuple[str, int | None]] = {name: v1_endpoint(name) for name in offered(V1_MINUTES)}
 V1_PAGE_SIZE = 200  # the API's maximum `count`
 # A guard against an API that ignores `to` and would page forever; 1000 pages of 200 candles are ~22
 # years of hours, ~5.7 years of 15-minute candles.
@@ -138,7 +144,7 @@ def page_back_v1(client: ApiClient, market: Market, *, first_to: datetime, since
     def fetch_page(to: datetime) -> list[Candle]:
         params = {"market": code, "count": V1_PAGE_SIZE, "to": write_to(to)}
         body = client.get(path, params, endpoint=f"{path} {code}")
-        return parse_v1_page(body, code=code, where=f"{where} (to={params['to']}{to_note})", grid=market.grid,
+        return parse_v1_page(body, code=code, where=f"{where} (to={params['to']}{to_note})", grid=grid_of(market),
                              unit=unit)
 
     return page_back(fetch_page, first_to=first_to, since=since, known=known, where=where,

@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 from . import bands, metrics, sources
 from .config import ModelConfig
 from .errors import NotEnoughHistory
 from .frames import candles_frame
-from .intervals import DEFAULT_INTERVAL, Interval, backtest_defaults, get_interval
+from .defaults import backtest_defaults
 from .predict import Forecaster
+from .records import BacktestSummary
 from .train import train
 
 
-defaults = backtest_defaults  # forecaster/intervals.py: defined once
+defaults = backtest_defaults  # forecaster/defaults.py: defined once
 
 
 @dataclass
@@ -40,7 +43,7 @@ class BacktestResult:
     predictions: pd.DataFrame  # origin_time, target_time, horizon, yhat, yhat_lower, yhat_upper, fit_index
     fits: list[dict] = field(default_factory=list)  # fit_index, origin, train_seconds, metrics, weights
     table: pd.DataFrame | None = None  # per horizon, see metrics.per_horizon_table
-    summary: dict = field(default_factory=dict)
+    summary: BacktestSummary | None = None
     scored: pd.DataFrame | None = None  # predictions with actual, naive and every yardstick's band
 
 
@@ -82,7 +85,7 @@ def _fit_block(frame, origins, fit_i, fit_origin, cfg, train_steps, device, stop
     # volatility model's own band is kept too, for benchmarks
     pred = fc.forecast_many(frame.loc[first:origins.max()], origins, bands=list(sources.SOURCES))
     pred["fit_index"] = fit_i
-    fit = {"fit_index": fit_i, "origin": fit_origin, "train_seconds": result.metrics["train_seconds"],
+    fit = {"fit_index": fit_i, "origin": fit_origin, "train_seconds": result.metrics.train_seconds,
            "metrics": result.metrics, "weights": result.weights}
     return pred, fit
 
@@ -121,11 +124,11 @@ def score(frame, predictions, fits, horizon, interval: str | Interval = DEFAULT_
     ``Forecaster.forecast_many``) next to naive and the yardsticks."""
     iv = get_interval(interval)
     scored = metrics.attach_actuals(predictions, frame)
-    summary = metrics.summary(scored)
-    summary.update(n_origins=int(predictions["origin_time"].nunique()), n_fits=len(fits),
-                   fit_seconds=float(sum(f["train_seconds"] for f in fits)),
-                   ratio=metrics.bootstrap_ratio(scored, "empirical",
-                                                 block=pd.Timedelta(iv.step) * iv.bootstrap_block(horizon)),
-                   sources=[f["metrics"].get("band_source") for f in fits])
+    summary = BacktestSummary(n_origins=int(predictions["origin_time"].nunique()), n_fits=len(fits),
+                              fit_seconds=float(sum(f["train_seconds"] for f in fits)),
+                              figures=metrics.summary(scored),
+                              ratio=metrics.bootstrap_ratio(scored, "empirical",
+                                                            block=pd.Timedelta(iv.step) * iv.bootstrap_block(horizon)),
+                              sources=[f["metrics"].band_source for f in fits])
     keep = [c for c in predictions if not c.endswith(("_lower", "_upper")) or c.startswith("yhat")]
     return BacktestResult(predictions[keep], fits, metrics.per_horizon_table(scored), summary, scored)

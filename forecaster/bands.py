@@ -19,7 +19,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .intervals import DEFAULT_INTERVAL, Interval, get_interval
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
 
 LOWER, UPPER = 0.1, 0.9  # the central 80% band
 WINDOW_DAYS = 180  # the training window of the default model

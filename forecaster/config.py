@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from core.intervals import DEFAULT_INTERVAL, INTERVALS, get_interval
+
 from . import learned
-from .intervals import DEFAULT_INTERVAL, INTERVALS, get_interval
+from .defaults import defaults_for
 
 QUANTILES = (0.1, 0.5, 0.9)
 # Names older models and settings used, read as today's (FORECASTER_MODEL_OVERRIDES, stored configs).
@@ -15,7 +17,7 @@ RENAMED = {"val_hours": "val_steps", "volatility_hours": "volatility_steps"}
 class ModelConfig:
     """Hyperparameters of the forecaster (plain JSON types only). Lengths are in steps of
     ``interval`` (hours for the default 1h); ``ModelConfig.for_interval`` gives each interval's
-    defaults (forecaster/intervals.py).
+    defaults (forecaster/defaults.py).
 
     Args:
         interval: the candle interval the model reads and forecasts (15m, 1h, 4h, 1d).
@@ -101,8 +103,8 @@ class ModelConfig:
 
     @classmethod
     def for_interval(cls, interval: str = DEFAULT_INTERVAL, **overrides) -> "ModelConfig":
-        """The defaults of an interval (forecaster/intervals.py), then ``overrides``."""
-        iv = get_interval(interval)
-        base = {"interval": iv.name, "lookback": iv.lookback, "patch": iv.patch, "horizon": iv.horizon,
-                "val_steps": iv.val_steps, "volatility_steps": iv.volatility_steps}
+        """The defaults of an interval (forecaster/defaults.py), then ``overrides``."""
+        d = defaults_for(interval)
+        base = {"interval": get_interval(interval).name, "lookback": d.lookback, "patch": d.patch, "horizon": d.horizon,
+                "val_steps": d.val_steps, "volatility_steps": d.volatility_steps}
         return cls.from_dict({**base, **overrides})

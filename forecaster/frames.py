@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 from .errors import NotEnoughHistory
 
-from .intervals import DEFAULT_INTERVAL, Interval, get_interval
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 from .bands import LOWER, UPPER, h_returns
 from .errors import NotEnoughHistory
-from .intervals import DEFAULT_INTERVAL, Interval, get_interval
 from .volatility import seasonal_factors
 
 MIN_FIT_RETURNS = 500  # fewer returns than this: no GARCH band (its four parameters are not identified)

@@ -29,6 +29,7 @@ from .device import resolve_device
 from .errors import NotEnoughHistory
 from .frames import candles_frame, step_grid
 from .learned import LearnedFit
+from .records import TrainingMetrics
 
 MIN_TRAIN_SAMPLES = 64
 MIN_VAL_SAMPLES = 24
@@ -37,7 +38,7 @@ MIN_VAL_SAMPLES = 24
 @dataclass
 class TrainResult:
     weights: bytes
-    metrics: dict
+    metrics: TrainingMetrics
     config: ModelConfig
     train_start: datetime
     train_end: datetime
@@ -146,4 +147,5 @@ def train(frame: pd.DataFrame, config: ModelConfig, device: torch.device | str =
             "n_features": windows.N_FEATURES, "train_start": start.isoformat(),
             "train_end": frame.index[-1].isoformat()}
     weights = serialize.dump(fit.state if fit else {}, meta)
-    return TrainResult(weights, metrics, config, start.to_pydatetime(), frame.index[-1].to_pydatetime())
+    return TrainResult(weights, TrainingMetrics.from_dict(metrics), config, start.to_pydatetime(),
+                       frame.index[-1].to_pydatetime())

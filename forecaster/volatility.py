@@ -3,7 +3,7 @@
 Three things drive the width of an h-step band, each measured on the history before the origin:
 - the time of the week (Andersen & Bollerslev 1997): crypto trades round the clock, but hours when
   Asian, European and US markets overlap move more, and weekends move less. ``season`` holds one
-  factor per slot of the week (forecaster/intervals.py: hour of the week for 1h candles, day of the
+  factor per slot of the week (core/intervals.py: hour of the week for 1h candles, day of the
   week for 1d), the product of a step-of-day and a day-of-week factor (mean absolute return there
   over the overall one), shrunk toward 1;
 - volatility of the last day, week and month (HAR, Corsi 2009), from squared returns and from the
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 from .bands import LOWER, UPPER, h_returns
 from .errors import NotEnoughHistory
-from .intervals import DEFAULT_INTERVAL, Interval, get_interval
 
 FEATURE_DAYS = (1, 7, 30)  # realised volatility over a day, a week, a month
 SEASON_SHRINK = 0.2  # weight of 1 in each seasonal factor: s = 0.8 * raw + 0.2

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .intervals import DEFAULT_INTERVAL, Interval, get_interval
+from core.intervals import DEFAULT_INTERVAL, Interval, get_interval
+
 from .volatility import VolatilityModel, features
 
 N_FEATURES = 9

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from db.backtest_runs import YARDSTICKS as STORED_YARDSTICKS, record_backtest_run
+from core.market import Market
+from core.names import ForecastKind, Job, YARDSTICKS as STORED_YARDSTICKS
+from db.backtest_runs import record_backtest_run
 from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
-from exchanges.base import Market
 from jobs.errors import JobError
 from reports.figures import accuracy_line
 from jobs.progress import progress
@@ -21,6 +22,7 @@ from jobs.recording import recorded
 from jobs.version import code_version
 
 if TYPE_CHECKING:
+    from forecaster.records import BacktestSummary
     from jobs.bootstrap import Services
 
 
@@ -33,20 +35,21 @@ YARDSTICKS = tuple((name, "emp" if name == "empirical" else name) for name in ST
 class BacktestOutcome:
     market: Market
     table: pd.DataFrame
-    summary: dict
+    summary: BacktestSummary
     backtest_run_id: int | None = None
 
     def report(self) -> str:
-        s = self.summary
-        ratio = s.get("ratio") or {}
-        sources = sorted(set(filter(None, s.get("sources", []))))
+        s, figures = self.summary, self.summary.figures
+        ratio = s.ratio or {}
+        sources = sorted(set(filter(None, s.sources)))
         run = f" (backtest run {self.backtest_run_id})" if self.backtest_run_id is not None else ""
-        lines = [f"walk-forward backtest of {self.market}{run}: {s['n_origins']} origins, {s['n_fits']} fits, "
-                 f"fit time {s['fit_seconds']:.1f}s",
+        lines = [f"walk-forward backtest of {self.market}{run}: {s.n_origins} origins, {s.n_fits} fits, "
+                 f"fit time {s.fit_seconds:.1f}s",
                  _format_table(self.table),
-                 f"all horizons: {accuracy_line(s)}; "
-                 + ", ".join(f"{short} {s[name + '_interval_score']:.6g} (coverage {s[name + '_coverage']:.3f})"
-                             for name, short in YARDSTICKS if name + "_interval_score" in s)]
+                 f"all horizons: {accuracy_line(figures)}; "
+                 + ", ".join(f"{short} {figures[name + '_interval_score']:.6g} "
+                             f"(coverage {figures[name + '_coverage']:.3f})"
+                             for name, short in YARDSTICKS if name + "_interval_score" in figures)]
         if ratio:
             lines.append(f"interval score / empirical band's, mean over horizons: {ratio['ratio']:.3f} "
                          f"(90% block-bootstrap interval, {ratio['blocks']} blocks of {ratio['block']}: "
@@ -83,16 +86,16 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
     config = config or model_config(services.settings, market.interval)
     device = resolve_device(services.settings.device)
     started = datetime.now(timezone.utc)
-    with recorded(sessions, "backtest", market) as record:
+    with recorded(sessions, Job.BACKTEST, market) as record:
         with sessions() as s:
-            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            newest = newest_open_time(session=s, market=market)
             if newest is None:
                 raise JobError(f"{market}: no candles stored yet")
             # Only what the first fit and the last target need: (first origin - train window, L].
             step_length = market.step.step
             since = newest - step_length * (horizon + days * market.step.steps_per_day
                                             + history_steps(config, train_hours))
-            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, since=since)
+            frame = load_frame(session=s, market=market, since=since)
         n_fits = len(plan_walk_forward(frame.index, days=days, step=step, retrain_every=retrain_every,
                                        horizon=horizon, interval=market.interval).fit_origins)
         try:
@@ -107,14 +110,15 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
                     "horizon": horizon}
         with sessions() as s, s.begin():
             run_id = record_backtest_run(
-                session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, started_at=started,
+                session=s, market=market, started_at=started,
                 finished_at=datetime.now(timezone.utc), settings=settings, config={**config.to_dict(), "horizon": horizon},
                 code_version=code_version(), device=str(device), summary=result.summary, table=result.table,
                 origins=pd.DatetimeIndex(result.predictions["origin_time"].unique()))
-            n = write_predictions(result.predictions, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                                  kind="backtest", model_run_id=None, backtest_run_id=run_id)
+            n = write_predictions(result.predictions, session=s, market=market,
+                                  kind=ForecastKind.BACKTEST, model_run_id=None, backtest_run_id=run_id)
         record.rows = n
         sm = result.summary
-        record.message = (f"backtest run {run_id}: {sm['n_origins']} origins, {sm['n_fits']} fits, "
-                          f"rMAE {sm['rmae']:.4f}, coverage {sm['coverage']:.3f}, fit time {sm['fit_seconds']:.0f}s")
+        record.message = (f"backtest run {run_id}: {sm.n_origins} origins, {sm.n_fits} fits, "
+                          f"rMAE {sm.figures['rmae']:.4f}, coverage {sm.figures['coverage']:.3f}, "
+                          f"fit time {sm.fit_seconds:.0f}s")
         return BacktestOutcome(market, result.table, sm, run_id)

@@ -30,9 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from core.market import Market
 from db.candle_gaps import forget_gaps, record_gap, recorded_gaps, stored_open_times, stored_span
 from db.candles import candles_to_frame, describe_gaps, find_gaps, write_candles
-from exchanges.base import ExchangeClient, ExchangeError, Market
+from exchanges.base import ExchangeClient, ExchangeError
+from exchanges.registry import grid_of
 from jobs.recording import one_line
 
 CONFIRM_CHECKS = 2
@@ -95,11 +97,10 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
     head, see the module docstring). `before_write` is called before each write and raises to stop
     (see jobs.ingest)."""
     check = before_write or (lambda: None)
-    ex, sym, iv = market.exchange, market.symbol, market.interval
     step = market.step.step
     with sessions() as s:
-        count, oldest, newest = stored_span(session=s, exchange=ex, symbol=sym, interval=iv)
-        recorded = {g.first_missing: g for g in recorded_gaps(session=s, exchange=ex, symbol=sym, interval=iv)}
+        count, oldest, newest = stored_span(session=s, market=market)
+        recorded = {g.first_missing: g for g in recorded_gaps(session=s, market=market)}
         if oldest is None:
             return GapReport()
         head, head_row, old_heads = _head(market, oldest, reach, recorded)
@@ -109,15 +110,15 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
         if head_settled and missing == sum(g.hours for g in inner.values() if g.confirmed_at is not None):
             if old_heads:
                 with sessions() as s2, s2.begin():
-                    forget_gaps(session=s2, exchange=ex, symbol=sym, interval=iv, first_missing=old_heads)
+                    forget_gaps(session=s2, market=market, first_missing=old_heads)
             return GapReport()  # every missing hour is in a confirmed gap
-        stored = stored_open_times(session=s, exchange=ex, symbol=sym, interval=iv)
+        stored = stored_open_times(session=s, market=market)
         gaps = [Gap(a + step, b - step, step) for a, b, _ in find_gaps(stored, step)]
     current = {(g.first, g.last) for g in gaps}
     # Rows whose gap was filled since (an import) or changed shape start over.
     stale = [first for first, r in inner.items() if (first, r.last_missing) not in current] + old_heads
     history = {first: r for first, r in inner.items() if first not in stale}
-    report = GapReport(interval=iv)
+    report = GapReport(interval=market.interval)
     asked_by_ingest, to_ask = [], []
     for gap in sorted(gaps, key=lambda g: g.first, reverse=True):  # the newest hours matter most
         row = history.get(gap.first)
@@ -137,7 +138,7 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
     report.waiting = max(0, len(to_ask) - MAX_ASKED_PER_RUN)
     check()
     with sessions() as s, s.begin():
-        forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv, first_missing=stale)
+        forget_gaps(session=s, market=market, first_missing=stale)
         for gap in asked_by_ingest:
             _record_lacking(s, market, gap, history.get(gap.first), now, report)
         if head_asked:
@@ -155,8 +156,8 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
         found = [c for c in fetched if gap.first <= c.open_time <= gap.last]
         check()
         with sessions() as s, s.begin():
-            write_candles(candles_to_frame(found), session=s, exchange=ex, symbol=sym, interval=iv, source="api")
-            forget_gaps(session=s, exchange=ex, symbol=sym, interval=iv,
+            write_candles(candles_to_frame(found), session=s, market=market, source="api")
+            forget_gaps(session=s, market=market,
                         first_missing=[gap.first] + ([head_row.first_missing] if is_head and head_row else []))
             for rest in _still_missing(gap, {c.open_time for c in found}):
                 # Of a head, only the run at its start is still a head (one after a fetched candle
@@ -182,7 +183,7 @@ def _head(market: Market, oldest: datetime, reach: datetime | None, recorded: di
     old = [r.first_missing for r in heads if r is not row]
     if reach is None:
         return None, None, old + ([row.first_missing] if row else [])
-    first = market.grid.floor(reach) + step  # the oldest candle the store must reach
+    first = grid_of(market).floor(reach) + step  # the oldest candle the store must reach
     if first >= oldest:
         return None, None, old + ([row.first_missing] if row else [])
     return Gap(first, oldest - step, step), row, old
@@ -217,11 +218,10 @@ def _record_lacking(session, market: Market, gap: Gap, row, now: datetime, repor
         if not confirmed:
             report.head_pending = gap
         if row is not None and row.first_missing != gap.first:  # the reach moved on: one head row
-            forget_gaps(session=session, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                        first_missing=[row.first_missing])
+            forget_gaps(session=session, market=market, first_missing=[row.first_missing])
     else:
         confirmed = checks >= CONFIRM_CHECKS and now - (gap.last + gap.step) >= max(CONFIRM_AFTER, 2 * gap.step)
-    record_gap(session=session, exchange=market.exchange, symbol=market.symbol, interval=market.interval, first_missing=gap.first,
+    record_gap(session=session, market=market, first_missing=gap.first,
                last_missing=gap.last, hours=gap.hours, checks=checks,
                first_checked_at=row.first_checked_at if row is not None else now, last_checked_at=now,
                confirmed_at=now if confirmed else None)

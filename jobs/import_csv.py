@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core.candle import candle_problems
+from core.grid import EPOCH, CandleGrid
+from core.market import Market
+from core.names import Job
 from db.candles import count_candles, write_candles
 from db.upsert import BATCH_ROWS
-from exchanges.base import Market, candle_problems
-from exchanges.grid import EPOCH, CandleGrid
+from exchanges.registry import grid_of
 from jobs.progress import progress
 from jobs.recording import recorded
 
@@ -54,7 +57,7 @@ def import_csv(services: Services, path: Path, market: Market, *, now: datetime 
     # A candle is usable once its interval has ended: open_time + step <= now.
     step = pd.Timedelta(market.step.step)
     newest_allowed = pd.Timestamp(now or datetime.now(timezone.utc)) - step
-    with recorded(sessions, "import", market) as record:
+    with recorded(sessions, Job.IMPORT, market) as record:
         if path.is_dir():
             raise CsvError(f"{path}: is a directory, not a CSV file")
         if not path.is_file():
@@ -62,19 +65,19 @@ def import_csv(services: Services, path: Path, market: Market, *, now: datetime 
         total_lines = _count_lines(path)
         read = 0
         with sessions() as s, s.begin(), progress(f"import {path.name}", total_lines) as bar:
-            before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            before = count_candles(session=s, market=market)
             ingested_at = datetime.now(timezone.utc)
             seen: set[int] = set()  # every ts of the file so far, as epoch ns: duplicates across batches
-            grid = _Grid(market.interval, market.grid)
+            grid = _Grid(market.interval, grid_of(market))
             for chunk_start, chunk in _chunks(path):
                 frame = _validated_frame(path, chunk, chunk_start, seen, newest_allowed, grid)
-                write_candles(frame, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, source="csv",
+                write_candles(frame, session=s, market=market, source="csv",
                               ingested_at=ingested_at)
                 read += len(chunk)
                 bar.advance(len(chunk))
             if read == 0:
                 raise CsvError(f"{path}: no data rows, only a header: nothing to import")
-            after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            after = count_candles(session=s, market=market)
         record.rows = after - before
         record.message = f"{path.name}: {read} rows read, {after - before} new candles"
         return ImportResult(read, after - before)
@@ -109,7 +112,7 @@ def _chunks(path: Path):
 
 @dataclass
 class _Grid:
-    """The market's grid of open times (exchanges/grid.py): whole hours for 1h, quarter-hours for
+    """The market's grid of open times (core/grid.py): whole hours for 1h, quarter-hours for
     15m, and 4h and day candles from the hour the exchange's day begins (15:00 UTC for Bithumb)."""
 
     interval: str

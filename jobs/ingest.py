@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
+from core.intervals import steps_word
+from core.market import Market
+from core.names import Job
 from db.candles import candles_to_frame, count_candles, newest_open_time, write_candles
-from exchanges.base import ExchangeError, Market
+from exchanges.base import ExchangeError
 from jobs.gaps import repair_gaps
 from jobs.recording import recorded
 
@@ -35,9 +38,9 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
     now = now or datetime.now(timezone.utc)
     check = before_write or (lambda: None)
     step = market.step
-    with recorded(sessions, "ingest", market) as record:
+    with recorded(sessions, Job.INGEST, market) as record:
         with sessions() as s:
-            stored_newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            stored_newest = newest_open_time(session=s, market=market)
         # The store must reach the candles that closed in the last `backfill_days` days, the oldest
         # one included (or the exchange confirm it has none that old: jobs/gaps.py, the head).
         reach = now - timedelta(days=backfill_days) - step.step
@@ -49,21 +52,19 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
         candles = client.fetch(market, since, now, known=stored_newest)  # raises ExchangeError: nothing written
         due = step.closed_after(since, now)
         if not candles and due > 0:
-            unit = "hours" if step.name == "1h" else f"{step.name} candles"
             raise ExchangeError(f"{client.name}: no candles at all for {market} after {since:%Y-%m-%dT%H}Z, where "
-                                f"{due} closed {unit} were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
+                                f"{due} closed {steps_word(step)} were due" + (f" (it served up to {stored_newest:%Y-%m-%dT%H}Z "
                                                                   "before): an empty answer" if stored_newest else
                                                                   ": is the market listed?"))
         check()
         with sessions() as s, s.begin():
-            before = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
-            write_candles(candles_to_frame(candles), session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                          source="api")
-            after = count_candles(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            before = count_candles(session=s, market=market)
+            write_candles(candles_to_frame(candles), session=s, market=market, source="api")
+            after = count_candles(session=s, market=market)
         check()
         gaps = repair_gaps(sessions, client, market, now=now, fetched_since=since, before_write=check, reach=reach)
         with sessions() as s:
-            newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            newest = newest_open_time(session=s, market=market)
         record.rows = after - before + gaps.filled_hours
         lag = step.closed_after(newest, now) if newest else None
         record.message = (f"{after - before} new candles, fetched {len(candles)}, newest "

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from core.market import Market
+from core.names import ForecastKind, Job
 from db.candles import load_frame, newest_open_time
 from db.model_runs import load_weights, promoted_run, retire_outdated
 from db.predictions import write_predictions
-from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.recording import recorded
 
@@ -69,12 +70,12 @@ def predict_market(services: Services, market: Market, *, before_write: Callable
 
     sessions = services.sessions
     started = time.perf_counter()
-    with recorded(sessions, "predict", market) as record:
+    with recorded(sessions, Job.PREDICT, market) as record:
         with sessions() as s:
-            run = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            run = promoted_run(session=s, market=market)
             if run is None:
                 raise JobError(f"{market}: no promoted model yet: run `forecaster train` first")
-            origin = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+            origin = newest_open_time(session=s, market=market)
             if origin is None:
                 raise JobError(f"{market}: no candles stored yet")
             try:
@@ -86,8 +87,7 @@ def predict_market(services: Services, market: Market, *, before_write: Callable
                                "the daemon trains a new one (or run `forecaster train`)") from exc
             # The history the model reads, and a lookback of slack to bridge gaps near the origin.
             steps = forecaster.history_steps + forecaster.config.lookback
-            frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                               since=origin - steps * market.step.step, until=origin)
+            frame = load_frame(session=s, market=market, since=origin - steps * market.step.step, until=origin)
         try:
             forecast = forecaster.forecast(frame, origin)
         except NotEnoughHistory as exc:
@@ -96,8 +96,7 @@ def predict_market(services: Services, market: Market, *, before_write: Callable
         if before_write is not None:
             before_write()
         with sessions() as s, s.begin():
-            n = write_predictions(forecast, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                                  kind="live", model_run_id=run.id)
+            n = write_predictions(forecast, session=s, market=market, kind=ForecastKind.LIVE, model_run_id=run.id)
         record.rows = n
         record.message = f"origin {origin:%Y-%m-%dT%H:%M}Z, model run {run.id}"
         return PredictOutcome(market, run.id, origin, n, time.perf_counter() - started)

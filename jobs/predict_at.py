@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.market import Market
+from core.names import ForecastKind, Job
 from db.candles import load_frame, open_times_between
 from db.model_runs import load_weights, models_trained_until
 from db.predictions import origins_with_forecasts, write_predictions
-from exchanges.base import Market
 from jobs.errors import JobError
 from jobs.progress import progress
 from jobs.recording import recorded
@@ -66,13 +67,12 @@ def predict_at(services: Services, market: Market, start: datetime, end: datetim
     sessions = services.sessions
     started = time.perf_counter()
     outcome = PastForecastOutcome(market, start, end)
-    with recorded(sessions, "predict", market) as record:
+    with recorded(sessions, Job.PREDICT, market) as record:
         with sessions() as s:
-            origins = open_times_between(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                                         since=start, until=end)
+            origins = open_times_between(session=s, market=market, since=start, until=end)
             existing = set() if replace else origins_with_forecasts(
-                session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, kind="live", since=start, until=end)
-            models = models_trained_until(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, until=end)
+                session=s, market=market, kind=ForecastKind.LIVE, since=start, until=end)
+            models = models_trained_until(session=s, market=market, until=end)
         if not origins:
             raise JobError(f"{market}: no candle with open_time in {start:%Y-%m-%dT%H:%M}Z..{end:%Y-%m-%dT%H:%M}Z")
         todo = [o for o in origins if o not in existing]
@@ -89,8 +89,7 @@ def predict_at(services: Services, market: Market, start: datetime, end: datetim
                 bar.advance(len(run_origins), f"model run {run_id}")
         with sessions() as s, s.begin():  # all or nothing
             for run_id, frame in forecasts:
-                outcome.rows += write_predictions(frame, session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                                                  kind="live", model_run_id=run_id)
+                outcome.rows += write_predictions(frame, session=s, market=market, kind=ForecastKind.LIVE, model_run_id=run_id)
         outcome.origins = sum(frame["origin_time"].nunique() for _, frame in forecasts)
         outcome.model_run_ids = sorted(by_model)
         outcome.seconds = time.perf_counter() - started
@@ -123,8 +122,7 @@ def _forecast_with(services: Services, market: Market, run_id: int, origins: lis
         except OutdatedModel as exc:
             raise JobError(f"{market}: model run {run_id} cannot forecast ({exc})") from exc
         steps = forecaster.history_steps + forecaster.config.lookback
-        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                           since=origins[0] - steps * market.step.step, until=origins[-1])
+        frame = load_frame(session=s, market=market, since=origins[0] - steps * market.step.step, until=origins[-1])
     parts = []
     for i in range(0, len(origins), CHUNK_ORIGINS):
         chunk = origins[i:i + CHUNK_ORIGINS]

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.market import Market
+from core.names import Job, JobStatus
 from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training
 from db.redact import mask_secrets
 from db.statistics import analyze_after_write
-from exchanges.base import Market
 
 log = logging.getLogger("forecaster.jobs")  # jobs.logs.JOB_LOGGER
 # An error line quotes the bad input (a CSV row, a setting's value); one of 100 KB would flood a
@@ -23,7 +24,7 @@ MAX_LINE_CHARS = 300
 @dataclass
 class JobRecord:
     run_id: int
-    status: str = "ok"
+    status: str = JobStatus.OK
     rows: int | None = None
     message: str = ""
 
@@ -55,9 +56,8 @@ def describe_error(exc: BaseException) -> str:
 def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     """Record a job run: `running` now, then ok/skipped/failed in a separate transaction, so a job
     whose own transaction rolled back is still recorded as failed."""
-    exchange, symbol, interval = (market.exchange, market.symbol, market.interval) if market else (None,) * 3
     with sessions() as s, s.begin():
-        run_id = start_job_run(session=s, job=job, exchange=exchange, symbol=symbol, interval=interval)
+        run_id = start_job_run(session=s, job=job, market=market)
     record = JobRecord(run_id)
     started = time.monotonic()
     try:
@@ -65,7 +65,7 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     except BaseException as exc:
         message = describe_error(exc)
         seconds = time.monotonic() - started
-        _finish(sessions, record.run_id, "failed", record.rows, message)
+        _finish(sessions, record.run_id, JobStatus.FAILED, record.rows, message)
         # A training cancelled because the daemon is stopping (SIGTERM) is a normal end: no ERROR.
         level = logging.INFO if _cancelled(exc) else logging.ERROR
         log.log(level, "job=%s market=%s status=failed seconds=%.2f error=%s", job, market or "-", seconds, message)
@@ -74,7 +74,7 @@ def recorded(sessions: sessionmaker[Session], job: str, market: Market | None):
     _finish(sessions, record.run_id, record.status, record.rows, record.message)
     # A bulk write (import, back-fill, backtest, predict --at) leaves the planner without statistics
     # on Postgres until autovacuum runs, if it runs: db/statistics.py.
-    if record.status == "ok":
+    if record.status == JobStatus.OK:
         analyze_after_write(sessions, job, record.rows)
     log.info("job=%s market=%s status=%s rows=%s seconds=%.2f %s", job, market or "-", record.status,
              record.rows if record.rows is not None else "-", seconds, record.message)
@@ -100,8 +100,7 @@ def fail_abandoned(sessions: sessionmaker[Session], job: str, market: Market, me
     model runs too): what a dead process, or a run that lost the database before it could record
     its end, left behind. Only for a caller holding the job's lock, so nothing of it can be running.
     Returns (job runs, model runs) marked."""
-    key = {"exchange": market.exchange, "symbol": market.symbol, "interval": market.interval}
     with sessions() as s, s.begin():
-        runs = fail_stale_running(session=s, job=job, message=message, **key)
-        models = fail_stale_training(session=s, **key) if job == "train" else 0
+        runs = fail_stale_running(session=s, job=job, message=message, market=market)
+        models = fail_stale_training(session=s, market=market) if job == Job.TRAIN else 0
     return runs, models

@@ -11,9 +11,10 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from core.market import Market
+from core.names import Job
 from db.predictions import delete_live_before
 from db.statistics import analyze_after_write
-from exchanges.base import Market
 from jobs.recording import describe_error
 
 if TYPE_CHECKING:
@@ -31,10 +32,10 @@ def prune_live_forecasts(services: Services, markets: list[Market], keep_days: i
     for m in markets:
         try:
             with services.sessions() as s, s.begin():
-                deleted += delete_live_before(session=s, exchange=m.exchange, symbol=m.symbol, interval=m.interval, before=before)
+                deleted += delete_live_before(session=s, market=m, before=before)
         except Exception as exc:  # tomorrow's run deletes what today's could not
             log.warning("deleting old forecasts of %s failed: %s", m, describe_error(exc))
-    analyze_after_write(services.sessions, "retention", deleted)  # the planner's row counts shrank
+    analyze_after_write(services.sessions, Job.RETENTION, deleted)  # the planner's row counts shrank
     log.info("deleted %d live forecasts with a target before %s (FORECASTER_KEEP_FORECAST_DAYS=%d)", deleted,
              f"{before:%Y-%m-%dT%H:%M}Z", keep_days)
     return deleted

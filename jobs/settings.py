@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from db.redact import mask_secrets, remember_secrets_of
-from exchanges.base import Market, parse_market
+from core.market import Market, MarketError
+from db.redact import mask_secrets, mask_url, remember_secrets_of
+from exchanges.base import parse_market
 from exchanges.registry import DEFAULT_URLS
 # The bounds are the checks'; the command line bounds its options with the same ones.
 from jobs.settings_validation import ENV_PREFIX, MAX_BACKFILL_DAYS, MAX_TRAIN_STEPS, SettingChecks  # noqa: F401
@@ -65,15 +66,15 @@ class Settings(SettingChecks):
 
     def horizon_for(self, interval: str) -> int:
         """FORECASTER_HORIZON if it is set (in steps of every market's interval), else the
-        interval's default (24 for 1h, 7 for 1d: forecaster/intervals.py)."""
-        from forecaster.intervals import get_interval
-        return self.horizon if "horizon" in self.model_fields_set else get_interval(interval).horizon
+        interval's default (24 for 1h, 7 for 1d: forecaster/defaults.py)."""
+        from forecaster.defaults import defaults_for
+        return self.horizon if "horizon" in self.model_fields_set else defaults_for(interval).horizon
 
     def train_steps_for(self, interval: str) -> int:
         """FORECASTER_TRAIN_STEPS if set (in steps of the market's interval), else the interval's
         default (4,320 for 1h: 180 days)."""
-        from forecaster.intervals import get_interval
-        return self.train_steps if "train_steps" in self.model_fields_set else get_interval(interval).train_steps
+        from forecaster.defaults import defaults_for
+        return self.train_steps if "train_steps" in self.model_fields_set else defaults_for(interval).train_steps
 
     def model_override_dict(self) -> dict:
         from jobs.model_overrides import parse_model_overrides
@@ -159,7 +160,7 @@ def _check_together(settings: Settings) -> None:
         needed = config.lookback + config.horizon + config.val_steps + 1
         train = settings.train_steps_for(interval)
         if train < needed:
-            from reports.words import describe_steps
+            from core.intervals import describe_steps
             raise SettingsError(
                 f"{variable_name('train_steps')}: {describe_steps(train, interval)} cannot hold one training "
                 f"sample of this model: it needs more than lookback {config.lookback} + horizon {config.horizon} "

@@ -22,15 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
+from core.market import Market
+from core.names import Job, ModelStatus
 from db.candles import load_frame, newest_open_time
-from db.model_runs import load_weights, promoted_run, prune_weights, record_failed, record_trained, start_model_run
-from db.model_runs import promote as promote_run
-from exchanges.base import Market
+from db.model_runs import (load_weights, promote as promote_run, promoted_run, prune_weights, record_failed,
+                           record_trained, start_model_run)
 from jobs.errors import JobError
 from reports.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
 
 if TYPE_CHECKING:
+    from forecaster.records import TrainingMetrics
     from jobs.bootstrap import Services
 
 log = logging.getLogger(__name__)
@@ -41,20 +43,21 @@ class TrainOutcome:
     market: Market
     model_run_id: int
     status: str
-    metrics: dict
+    metrics: TrainingMetrics
     reason: str
 
     def summary(self) -> str:
         m = self.metrics
-        trained = (f"{m.get('epochs')} LSTM epochs in {m.get('train_seconds', 0):.1f}s on {m.get('device')}"
-                   if m.get("epochs") else f"bands fit in {m.get('train_seconds', 0):.1f}s, no network trained")
+        trained = (f"{m.epochs} LSTM epochs in {m.train_seconds:.1f}s on {m.device}"
+                   if m.epochs else f"bands fit in {m.train_seconds:.1f}s, no network trained")
+        band = "?" if m.band_source is None else m.band_source
         return (f"{self.market}: model run {self.model_run_id} {self.status} ({self.reason}); "
-                f"{validation_line(m)}, band {m.get('band_source', '?')}; {trained}")
+                f"{validation_line(m)}, band {band}; {trained}")
 
 
 def model_config(settings, interval: str = "1h", **overrides):
     """The model's hyperparameters for a market of `interval`: the interval's defaults
-    (forecaster/intervals.py), FORECASTER_HORIZON if set, FORECASTER_MODEL_OVERRIDES, then
+    (forecaster/defaults.py), FORECASTER_HORIZON if set, FORECASTER_MODEL_OVERRIDES, then
     `overrides`."""
     from forecaster.config import ModelConfig
     return ModelConfig.for_interval(interval, **{"horizon": settings.horizon_for(interval),
@@ -78,11 +81,11 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
     settings, sessions = services.settings, services.sessions
     config = config or model_config(settings, market.interval)
     device = resolve_device(settings.device)
-    with recorded(sessions, "train", market) as record:
+    with recorded(sessions, Job.TRAIN, market) as record:
         frame = _training_frame(sessions, market, max(train_hours, config.volatility_steps), until)
         check()
         with sessions() as s, s.begin():
-            run_id = start_model_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, device=str(device),
+            run_id = start_model_run(session=s, market=market, device=str(device),
                                      config=config.to_dict(),
                                      train_start=frame.index[max(0, len(frame) - train_hours)].to_pydatetime(),
                                      train_end=frame.index[-1].to_pydatetime())
@@ -101,21 +104,21 @@ def train_market(services: Services, market: Market, *, train_hours: int, until:
             if isinstance(exc, NotEnoughHistory):
                 raise JobError(f"{market}: {one_line(exc)}") from exc
             raise
-        if status == "promoted" and not may_promote:
-            status, reason = "trained", f"{reason}; not promoted: trained up to a past time (--promote serves it)"
+        if status == ModelStatus.PROMOTED and not may_promote:
+            status, reason = ModelStatus.TRAINED, f"{reason}; not promoted: trained up to a past time (--promote serves it)"
         with sessions() as s, s.begin():
             # The status guards fence off a worker that lost its lock between `check()` and here:
             # the run was marked failed by the worker that took the lock, and stays so.
             stored = record_trained(session=s, run_id=run_id, metrics=result.metrics, weights=result.weights,
-                                    status="trained" if status == "promoted" else status)
-            if stored and status == "promoted":
-                stored = promote_run(session=s, run_id=run_id, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+                                    status=ModelStatus.TRAINED if status == ModelStatus.PROMOTED else status)
+            if stored and status == ModelStatus.PROMOTED:
+                stored = promote_run(session=s, run_id=run_id, market=market)
             if not stored:
                 s.rollback()
                 raise JobError(f"{market}: model run {run_id} was marked failed by another worker while it "
                                "trained (this worker had lost its lock): its result is dropped")
-            prune_weights(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, keep=settings.keep_models)
-        record.rows = result.metrics.get("n_train")
+            prune_weights(session=s, market=market, keep=settings.keep_models)
+        record.rows = result.metrics.n_train
         record.message = f"model run {run_id} {status}: {reason}"
         return TrainOutcome(market, run_id, status, result.metrics, reason)
 
@@ -142,12 +145,11 @@ def _record_failed(sessions, run_id: int, exc: Exception) -> None:
 
 def _training_frame(sessions, market: Market, steps: int, until: datetime | None):
     with sessions() as s:
-        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        newest = newest_open_time(session=s, market=market)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet: run `forecaster ingest` or `forecaster import-csv`")
         end = min(until, newest) if until else newest
-        frame = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                           since=end - steps * market.step.step, until=end)
+        frame = load_frame(session=s, market=market, since=end - steps * market.step.step, until=end)
     if frame.empty:
         raise JobError(f"{market}: no candles up to {end:%Y-%m-%dT%H:%M}Z")
     return frame
@@ -158,34 +160,39 @@ def _gate(services: Services, market: Market, result, frame, *, compare_with_pro
     from forecaster.predict import Forecaster, evaluate
 
     m = result.metrics
-    if not m.get("val_mae", float("inf")) <= m.get("val_naive_mae", 0.0):
-        return "rejected", f"validation MAE {m.get('val_mae'):.6g} is worse than naive {m.get('val_naive_mae'):.6g}"
-    if m.get("band_beaten_at"):
-        return "rejected", f"a yardstick beats its band beyond chance at horizons {m['band_beaten_at']}"
+    if not _or(m.val_mae, float("inf")) <= _or(m.val_naive_mae, 0.0):
+        return ModelStatus.REJECTED, f"validation MAE {m.val_mae:.6g} is worse than naive {m.val_naive_mae:.6g}"
+    if m.band_beaten_at:
+        return ModelStatus.REJECTED, f"a yardstick beats its band beyond chance at horizons {m.band_beaten_at}"
     if not compare_with_promoted:
-        return "promoted", f"at least as accurate as naive, {band_verdict(m)}"
+        return ModelStatus.PROMOTED, f"at least as accurate as naive, {band_verdict(m)}"
     with services.sessions() as s:
-        current = promoted_run(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        current = promoted_run(session=s, market=market)
         old_weights = load_weights(session=s, run_id=current.id) if current else None
     if old_weights is None:
-        return "promoted", f"first model of this market, at least as accurate as naive, {band_verdict(m)}"
+        return ModelStatus.PROMOTED, f"first model of this market, at least as accurate as naive, {band_verdict(m)}"
     try:
         old = Forecaster.load(old_weights)
     except OutdatedModel:
-        return "promoted", f"replaces model run {current.id}, made by an older release"
+        return ModelStatus.PROMOTED, f"replaces model run {current.id}, made by an older release"
     new = Forecaster.load(result.weights)
     if old.config.horizon != new.config.horizon:
-        return "promoted", f"replaces model run {current.id}, whose horizon differs"
+        return ModelStatus.PROMOTED, f"replaces model run {current.id}, whose horizon differs"
     origins = _validation_origins(frame, new.config)
     old_score, new_score = evaluate(old, frame, origins), evaluate(new, frame, origins)
     # Not "validation MAE": these origins are not quite the validation figures' (val_mae), and one
     # figure under two names would read as a contradiction beside `forecaster status`.
     head_to_head = f"head to head on {len(origins)} recent origins"
     if new_score["mae"] > old_score["mae"]:
-        return "rejected", (f"{head_to_head}, MAE {new_score['mae']:.6g} is worse than promoted model "
+        return ModelStatus.REJECTED, (f"{head_to_head}, MAE {new_score['mae']:.6g} is worse than promoted model "
                             f"{current.id}'s {old_score['mae']:.6g}")
-    return "promoted", (f"{head_to_head}, MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
+    return ModelStatus.PROMOTED, (f"{head_to_head}, MAE {new_score['mae']:.6g} <= promoted model {current.id}'s "
                         f"{old_score['mae']:.6g}; {band_verdict(m)}")
+
+
+def _or(value, default):
+    """`value`, or `default` for a figure the training did not measure."""
+    return default if value is None else value
 
 
 def _validation_origins(frame, config):

@@ -3,6 +3,10 @@ the chart's title; the train message and `forecaster status`), so equal numbers 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from forecaster.records import TrainingMetrics
 
 
 def money(value: float) -> str:
@@ -20,7 +24,8 @@ def accuracy_line(figures: dict) -> str:
 
 
 def validation_line(run) -> str:
-    """A model's validation figures, from its metrics dict or its `model_runs` row."""
+    """A model's validation figures, from its TrainingMetrics, its `model_runs` row or the status
+    report's dict of that row."""
     get = run.get if isinstance(run, dict) else (lambda k: getattr(run, k, None))
     parts = []
     if get("val_mae") is not None and get("val_naive_mae") is not None:
@@ -35,15 +40,15 @@ def validation_line(run) -> str:
     return ", ".join(parts) or "no validation figures"
 
 
-def band_verdict(metrics: dict) -> str:
+def band_verdict(metrics: TrainingMetrics) -> str:
     """What the served band's validation interval score says next to the best yardstick's, in words
     that match the figures: better or worse by how much, and whether any horizon is worse beyond
     chance (the gate's test)."""
-    served, free = metrics.get("val_interval_score"), metrics.get("val_free_interval_score")
+    served, free = metrics.val_interval_score, metrics.val_free_interval_score
     if served is None or not free:
         return "band not compared with the yardsticks"
     change = served / free - 1
     side = f"{abs(change):.1%} {'better' if change <= 0 else 'worse'} than the best yardstick"
-    if metrics.get("band_beaten_at"):
-        return f"band {side}, beaten beyond chance at horizons {metrics['band_beaten_at']}"
+    if metrics.band_beaten_at:
+        return f"band {side}, beaten beyond chance at horizons {metrics.band_beaten_at}"
     return f"band {side}" + ("" if change <= 0 else ", within chance at every horizon")

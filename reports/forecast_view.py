@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from core.market import Market
 from db.latest_forecast import latest_forecast_rows
-from exchanges.base import Market
 from jobs.errors import JobError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class ForecastView:
 
     def render(self, tz: str = "UTC") -> str:
         zone = ZoneInfo(tz)
-        quote = self.market.symbol.split("-", 1)[1]
+        quote = self.market.quote
         first = self.rows[0]
         decimals = price_decimals(first.origin_close or first.yhat, quote)
         price = lambda v: format_price(v, quote, decimals)  # noqa: E731 (one column width for all)
@@ -68,8 +68,7 @@ def _local(t: datetime, zone: ZoneInfo) -> str:
 
 def latest_forecast_view(services: Services, market: Market) -> ForecastView:
     with services.sessions() as s:
-        rows = latest_forecast_rows(session=s, exchange=market.exchange, symbol=market.symbol,
-                                    interval=market.interval)
+        rows = latest_forecast_rows(session=s, market=market)
     if not rows:
         raise JobError(f"{market}: no live forecast yet (the daemon writes one after the first training; "
                        f"or run `forecaster train --market {market}` then `forecaster predict --market {market}`)")

@@ -20,17 +20,18 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.market import Market
+from core.names import ForecastKind
 from db.candles import load_frame, newest_open_time
 from db.predictions import load_predictions
-from exchanges.base import Market
 from jobs.errors import JobError
 from reports.figures import accuracy_line
-from reports.words import describe_steps
+from core.intervals import describe_steps
 
 if TYPE_CHECKING:
     from jobs.bootstrap import Services
 
-KINDS = ("live", "backtest")
+KINDS = tuple(ForecastKind)
 
 
 @dataclass(frozen=True)
@@ -41,20 +42,19 @@ class Chart:
     legend_over_plot_px: float = 0.0  # area of the legend drawn over the plotting area (0: none)
 
 
-def plot_market(services: Services, market: Market, out: Path, *, days: int = 14, kind: str = "live",
+def plot_market(services: Services, market: Market, out: Path, *, days: int = 14, kind: str = ForecastKind.LIVE,
                 horizon: int | None = None, tz: str = "UTC") -> Chart:
     if kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     zone = _zone(tz)
     with services.sessions() as s:
-        newest = newest_open_time(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
+        newest = newest_open_time(session=s, market=market)
         if newest is None:
             raise JobError(f"{market}: no candles stored yet")
         since = newest - timedelta(days=days)
         # from an hour before the first origin shown, so that its close (the naive forecast) is there
-        candles = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval,
-                             since=since - timedelta(hours=1))
-        preds = load_predictions(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval, kind=kind, since=since)
+        candles = load_frame(session=s, market=market, since=since - timedelta(hours=1))
+        preds = load_predictions(session=s, market=market, kind=kind, since=since)
     figures = scored_figures(preds, candles)
     title = chart_title(market, kind, days, preds, figures, zone, tz)
     path, overlap = _draw(market, out, candles, preds, title, horizon, zone, tz)

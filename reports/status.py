@@ -8,16 +8,18 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from core.market import Market
+from core.names import JOBS, JobStatus
 from db.backtest_runs import last_backtest_run
 from db.candles import count_candles, newest_open_time
 from db.engine import safe_url
-from db.job_runs import JOBS, last_run
+from db.job_runs import last_run
 from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
-from exchanges.base import Market
+from core.market import Market
 from reports.figures import validation_line
-from reports.words import describe_steps
+from core.intervals import describe_steps
 
 if TYPE_CHECKING:
     from jobs.bootstrap import Services
@@ -38,16 +40,15 @@ def collect_status(services: Services, configured: list[Market], *, only: list[M
         if only is not None:
             markets = list(dict.fromkeys(only))
         else:
-            stored = [Market(ex, *sym.split("-", 1), iv) for ex, sym, iv in stored_markets(session=s) if "-" in sym]
+            stored = [m for m in stored_markets(session=s) if m.quote]  # a symbol without a dash is no market
             markets = list(dict.fromkeys([*configured, *stored]))
         return {"now": now, "database": safe_url(services.settings.database_url),
                 "markets": [_market_status(s, m, now, m in configured) for m in markets]}
 
 
 def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
-    ex, sym, iv = market.exchange, market.symbol, market.interval
-    newest = newest_open_time(session=s, exchange=ex, symbol=sym, interval=iv)
-    run = promoted_run(session=s, exchange=ex, symbol=sym, interval=iv)
+    newest = newest_open_time(session=s, market=market)
+    run = promoted_run(session=s, market=market)
     model = None
     if run is not None:
         model = {"id": run.id, "finished_at": run.finished_at, "train_end": run.train_end,
@@ -55,19 +56,19 @@ def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
                  **{k: getattr(run, k) for k in _MODEL_FIELDS}}
     jobs = {}
     for job in JOBS:
-        last, ok = (last_run(session=s, job=job, exchange=ex, symbol=sym, interval=iv, status=st) for st in (None, "ok"))
+        last, ok = (last_run(session=s, job=job, market=market, status=st) for st in (None, JobStatus.OK))
         jobs[job] = None if last is None else {
             "status": last.status, "started_at": last.started_at, "finished_at": last.finished_at,
             "seconds": (last.finished_at - last.started_at).total_seconds() if last.finished_at else None,
             "rows": last.rows, "message": last.message, "last_ok_at": ok.started_at if ok else None}
-    backtest = last_backtest_run(session=s, exchange=ex, symbol=sym, interval=iv)
+    backtest = last_backtest_run(session=s, market=market)
     return {"market": str(market), "configured": configured,
-            "candles": count_candles(session=s, exchange=ex, symbol=sym, interval=iv),
+            "candles": count_candles(session=s, market=market),
             "newest_candle": newest,
-            "interval": iv,
+            "interval": market.interval,
             "lag_steps": market.step.closed_after(newest, now) if newest else None,
             "lag_hours": (market.step.closed_after(newest, now) * market.step.minutes / 60) if newest else None,
-            "model": model, "newest_origin": newest_origin(session=s, exchange=ex, symbol=sym, interval=iv),
+            "model": model, "newest_origin": newest_origin(session=s, market=market),
             "jobs": jobs,
             "backtest": None if backtest is None else {
                 "id": backtest.id, "finished_at": backtest.finished_at,
@@ -80,7 +81,7 @@ def _hours(delta) -> float:
 
 def _steps(delta: timedelta, interval: str) -> float:
     """A time span in steps of the market's interval (whole ones, unless the candles are uneven)."""
-    from forecaster.intervals import get_interval
+    from core.intervals import get_interval
     return round(delta / get_interval(interval).step, 2)
 
 
@@ -139,7 +140,7 @@ def _job_line(run: dict | None) -> str:
     text = f"{run['status']:<7} {_t(run['started_at'])}{took}{rows}"
     if run["message"]:
         text += f": {run['message'][:120]}"
-    if run["status"] != "ok":
+    if run["status"] != JobStatus.OK:
         text += f" (last ok {_t(run['last_ok_at']) if run['last_ok_at'] else 'never'})"
     return text
 

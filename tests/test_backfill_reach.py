@@ -3,6 +3,7 @@ confirm that its data begins later; a history cut short is a failed run that the
 (issue 21, item 1), on the test exchange."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -31,7 +32,7 @@ def _client(fake, exchange):
 
 def _stored(sessions, market):
     with sessions() as s:
-        return list(load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval="1h").index)
+        return list(load_frame(session=s, market=replace(market, interval="1h")).index)
 
 
 def _runs(sessions):

@@ -25,7 +25,9 @@ from db.migrate import upgrade
 from db.models import ModelRun, Prediction
 from db.model_runs import promote, promoted_run, record_failed, record_trained, start_model_run
 from db.predictions import write_predictions
-from exchanges.base import ExchangeError, last_closed_open_time, parse_market
+from core.grid import last_closed_open_time
+from exchanges.base import ExchangeError, parse_market
+from exchanges.registry import grid_of
 from forecaster.errors import TrainingCancelled
 from jobs.bootstrap import Services
 from jobs.recording import recorded
@@ -54,23 +56,19 @@ class FakeClock:
         return event.is_set()
 
 
-def key(market) -> dict:
-    return {"exchange": market.exchange, "symbol": market.symbol, "interval": market.interval}
-
-
 def seed_candles(sessions, market, newest: datetime, count: int = 48) -> None:
     times = pd.DatetimeIndex([newest - i * market.step.step for i in reversed(range(count))], name="open_time")
     frame = pd.DataFrame({"open": 100.0, "high": 101.0, "low": 99.0, "close": 100.5, "volume": 1.0}, index=times)
     with sessions() as s, s.begin():
-        write_candles(frame, session=s, source="api", **key(market))
+        write_candles(frame, session=s, source="api", market=market)
 
 
 def seed_model(sessions, market, finished_at: datetime | None = None) -> int:
     """A promoted model of `market` (finished at `finished_at`, or now)."""
     with sessions() as s, s.begin():
-        run_id = start_model_run(session=s, device="cpu", config={}, train_start=None, train_end=None, **key(market))
+        run_id = start_model_run(session=s, device="cpu", config={}, train_start=None, train_end=None, market=market)
         record_trained(session=s, run_id=run_id, metrics={"val_rmae": 0.9}, weights=b"w", status="trained")
-        promote(session=s, run_id=run_id, **key(market))
+        promote(session=s, run_id=run_id, market=market)
         if finished_at is not None:
             s.execute(update(ModelRun).where(ModelRun.id == run_id).values(finished_at=finished_at))
     return run_id
@@ -78,10 +76,10 @@ def seed_model(sessions, market, finished_at: datetime | None = None) -> int:
 
 def seed_forecast(sessions, market, origin: datetime) -> None:
     with sessions() as s, s.begin():
-        model = promoted_run(session=s, **key(market))
+        model = promoted_run(session=s, market=market)
         frame = pd.DataFrame({"origin_time": [origin], "target_time": [origin + market.step.step], "horizon": [1],
                               "yhat": [100.0], "yhat_lower": [99.0], "yhat_upper": [101.0]})
-        write_predictions(frame, session=s, kind="live", model_run_id=model.id, **key(market))
+        write_predictions(frame, session=s, kind="live", model_run_id=model.id, market=market)
 
 
 class FakeJobs:
@@ -117,7 +115,7 @@ class FakeJobs:
             try:
                 self._enter("ingest", market)
                 before_write()
-                seed_candles(services.sessions, market, last_closed_open_time(self.clock.now(), market.grid))
+                seed_candles(services.sessions, market, last_closed_open_time(self.clock.now(), grid_of(market)))
                 record.rows = 48
             finally:
                 self._leave()
@@ -126,7 +124,7 @@ class FakeJobs:
         with recorded(services.sessions, "train", market):
             with services.sessions() as s, s.begin():
                 run_id = start_model_run(session=s, device="cpu", config={}, train_start=None, train_end=None,
-                                         **key(market))
+                                         market=market)
             try:
                 self._enter("train", market)
                 for epoch in range(3):
@@ -143,7 +141,7 @@ class FakeJobs:
                 self._leave()
             with services.sessions() as s, s.begin():
                 record_trained(session=s, run_id=run_id, metrics={"val_rmae": 0.9}, weights=b"w", status="trained")
-                promote(session=s, run_id=run_id, **key(market))
+                promote(session=s, run_id=run_id, market=market)
             return run_id
 
     def predict(self, services, market, *, before_write):
@@ -152,7 +150,7 @@ class FakeJobs:
                 self._enter("predict", market)
                 before_write()
                 with services.sessions() as s:
-                    newest = newest_open_time(session=s, **key(market))
+                    newest = newest_open_time(session=s, market=market)
                 seed_forecast(services.sessions, market, newest)
             finally:
                 self._leave()
@@ -362,8 +360,8 @@ def test_at_start_the_daemon_catches_up_from_what_the_data_says(world):
     seed_model(sessions, missed_retrain, RETRAIN_SLOT - timedelta(days=1))  # down when the retrain fired
     seed_forecast(sessions, missed_retrain, newest)
     with sessions() as s, s.begin():  # what a killed daemon left behind
-        start_job_run(session=s, job="ingest", **key(stale_forecast))
-        start_model_run(session=s, device="cpu", config={}, train_start=None, train_end=None, **key(no_model))
+        start_job_run(session=s, job="ingest", market=stale_forecast)
+        start_model_run(session=s, device="cpu", config={}, train_start=None, train_end=None, market=no_model)
     daemon, jobs = make_daemon([empty, no_model, stale_forecast, missed_retrain])
     daemon.start_up()
     assert rows(sessions, "SELECT status FROM job_runs") == [("failed",)]

@@ -10,7 +10,7 @@ import pytest
 
 from daemon.schedule_table import is_due, schedule_table
 from exchanges.base import parse_market
-from forecaster.intervals import INTERVALS
+from core.intervals import INTERVALS
 from jobs.settings import load_settings
 
 DAY = datetime(2026, 11, 28, tzinfo=timezone.utc)

@@ -139,7 +139,7 @@ def test_compose_sets_only_variables_the_settings_read_and_they_are_valid(monkey
 def test_a_daily_market_in_the_compose_stack_keeps_its_interval_s_defaults(monkeypatch, user_horizon):
     """The stack sets no horizon or training window unless the user does: a @1d market forecasts
     7 days (not 24 days, as when compose forced FORECASTER_HORIZON=24 on every interval)."""
-    from forecaster.intervals import get_interval
+    from forecaster.defaults import defaults_for
     from jobs.settings import load_settings
     env = filled_env() | {"FORECASTER_MARKETS": "upbit:ETH-KRW,upbit:ETH-KRW@1d"}
     if user_horizon:
@@ -153,7 +153,7 @@ def test_a_daily_market_in_the_compose_stack_keeps_its_interval_s_defaults(monke
     assert [str(m) for m in settings.market_list()] == ["upbit:ETH-KRW", "upbit:ETH-KRW@1d"]
     if user_horizon is None:
         assert (settings.horizon_for("1d"), settings.horizon_for("1h")) == (7, 24)
-        assert settings.train_steps_for("1d") == get_interval("1d").train_steps
+        assert settings.train_steps_for("1d") == defaults_for("1d").train_steps
         assert settings.train_steps_for("1h") == 4320
     else:  # the user's choice holds for every interval
         assert settings.horizon_for("1d") == settings.horizon_for("1h") == 12

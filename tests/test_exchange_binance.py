@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from exchanges.base import HOUR, ExchangeError, parse_market
+from core.grid import HOUR
+from exchanges.base import ExchangeError, parse_market
 from exchanges.binance import BinanceClient
 from exchanges.http import make_session
 from tests.helpers.fake_exchange import USDT_CSV, FakeExchange, load_csv_slice

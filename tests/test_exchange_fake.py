@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from exchanges.base import HOUR, parse_market, utc_hour_floor
+from core.grid import HOUR, utc_hour_floor
+from exchanges.base import parse_market
 from exchanges.binance import BinanceClient
 from exchanges.http import make_session
 from exchanges.upbit import UpbitClient

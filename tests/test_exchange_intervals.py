@@ -14,7 +14,7 @@ import pytest
 
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
-from exchanges.registry import make_client
+from exchanges.registry import grid_of, make_client
 from tests.helpers.candle_data import candles_for
 from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice
 
@@ -73,24 +73,24 @@ def same(got, want):
 def test_latest_page_is_parsed_on_the_grid_without_the_open_candle(fake, series, text):
     market = parse_market(text)
     got = client(fake, market.exchange).fetch(market, None, NOW)
-    step = market.grid.step
+    step = grid_of(market).step
     if market.exchange == "binance":  # the latest 100 opening before `now` (endTime), less the open one
         want = closed([c for c in series[text] if c.open_time < NOW][-BINANCE_LIMIT:], None, NOW, step)
     else:  # `to` is the open candle's start: the 200 closed ones before it
         want = closed(series[text], None, NOW, step)[-200:]
     assert same(got, want)
-    assert got[-1].open_time == market.grid.last_closed(NOW)
+    assert got[-1].open_time == grid_of(market).last_closed(NOW)
     assert fake.count() == 1
 
 
 @pytest.mark.parametrize("text", MARKETS)
 def test_backfill_pages_without_gaps_or_duplicates(fake, series, text):
     market = parse_market(text)
-    step = market.grid.step
-    since = market.grid.last_closed(NOW) - SPANS[market.interval]
+    step = grid_of(market).step
+    since = grid_of(market).last_closed(NOW) - SPANS[market.interval]
     got = client(fake, market.exchange).fetch(market, since, NOW)
     assert same(got, closed(series[text], since, NOW, step))
-    assert len({c.open_time for c in got}) == len(got) and all(market.grid.contains(c.open_time) for c in got)
+    assert len({c.open_time for c in got}) == len(got) and all(grid_of(market).contains(c.open_time) for c in got)
     per_page = BINANCE_LIMIT if market.exchange == "binance" else 200
     assert fake.count(PAGED[market.exchange]) >= len(got) / per_page > 1  # it really paged
     if market.exchange != "binance":  # each page ends where the one before began (`to` is exclusive)
@@ -134,7 +134,7 @@ def test_bithumb_sends_to_as_kst_wall_time_on_its_own_day_boundary(fake):
 @pytest.mark.parametrize("exchange", SYMBOLS)
 def test_the_open_candle_is_dropped_then_served_closed_with_final_values(fake, series, exchange, interval):
     market = parse_market(f"{exchange}:{SYMBOLS[exchange]}@{interval}")
-    grid = market.grid
+    grid = grid_of(market)
     c = client(fake, exchange)
     newest = c.fetch(market, grid.last_closed(NOW) - 3 * grid.step, NOW)[-1]
     assert newest.open_time == grid.last_closed(NOW)
@@ -148,7 +148,7 @@ def test_a_bad_row_on_a_later_page_fails_the_whole_fetch(fake, text):
     market = parse_market(text)
     fake.fail_next("bad_row", path_contains=PAGED[market.exchange], after=1)
     with pytest.raises(ExchangeError, match=rf"^{market.exchange} .* row \d+ \(.*\): prices break low <= open"):
-        client(fake, market.exchange).fetch(market, market.grid.last_closed(NOW) - SPANS[market.interval], NOW)
+        client(fake, market.exchange).fetch(market, grid_of(market).last_closed(NOW) - SPANS[market.interval], NOW)
 
 
 @pytest.mark.parametrize("text", [m for m in MARKETS if not m.startswith("binance")])
@@ -156,28 +156,28 @@ def test_an_empty_page_in_the_middle_of_a_backfill_is_a_failed_fetch(fake, text)
     market = parse_market(text)
     fake.fail_next("empty", path_contains="/v1/candles/", after=1)
     with pytest.raises(ExchangeError, match=r"empty page for to=.* right after a full page of 200: a failed fetch"):
-        client(fake, market.exchange).fetch(market, market.grid.last_closed(NOW) - SPANS[market.interval], NOW)
+        client(fake, market.exchange).fetch(market, grid_of(market).last_closed(NOW) - SPANS[market.interval], NOW)
 
 
 @pytest.mark.parametrize("text", [m for m in MARKETS if not m.startswith("binance")])
 def test_a_short_page_before_a_stored_candle_is_a_failed_fetch(fake, series, text):
     market = parse_market(text)
-    since = market.grid.last_closed(NOW) - SPANS[market.interval]
-    known = since + market.grid.step  # the store already holds a candle this old
+    since = grid_of(market).last_closed(NOW) - SPANS[market.interval]
+    known = since + grid_of(market).step  # the store already holds a candle this old
     fake.fail_next("short", path_contains="/v1/candles/", after=1)
     with pytest.raises(ExchangeError, match=r"has \d+ of 200 candles and ends at .* although the store holds"):
         client(fake, market.exchange).fetch(market, since, NOW, known=known)
     # Without a stored candle to contradict it, the pager goes on from where the short page ended.
     fake.fail_next("short", path_contains="/v1/candles/", after=1)
     assert same(client(fake, market.exchange).fetch(market, since, NOW),
-                closed(series[text], since, NOW, market.grid.step))
+                closed(series[text], since, NOW, grid_of(market).step))
 
 
 @pytest.mark.parametrize("interval", INTERVALS)
 def test_binance_stops_at_an_empty_page_leaving_the_newest_for_the_next_run(fake, series, interval):
     # Paging forward, an early stop returns an unbroken run from `since`: the next run starts after it.
     market = parse_market(f"binance:ETH-USDT@{interval}")
-    since = market.grid.last_closed(NOW) - SPANS[interval]
+    since = grid_of(market).last_closed(NOW) - SPANS[interval]
     fake.fail_next("empty", path_contains="/api/v3/klines", after=1)
     got = client(fake, "binance").fetch(market, since, NOW)
-    assert same(got, closed(series[str(market)], since, NOW, market.grid.step)[:BINANCE_LIMIT])
+    assert same(got, closed(series[str(market)], since, NOW, grid_of(market).step)[:BINANCE_LIMIT])

@@ -5,14 +5,16 @@ from datetime import timedelta
 
 import pytest
 
-from exchanges.base import KNOWN_EXCHANGES, MarketError, parse_market
+from core.intervals import INTERVALS
+from core.market import MarketError
+from exchanges.base import KNOWN_EXCHANGES, parse_market
 from exchanges.binance import KLINE_INTERVALS, BinanceClient
 from exchanges.bithumb import BithumbClient
 from exchanges.http import make_session
 from exchanges.registry import DEFAULT_URLS, EXCHANGES, client_class, make_client
 from exchanges.upbit import UpbitClient
 from exchanges.v1_candles import V1_PATHS
-from forecaster.intervals import INTERVALS
+from core.intervals import INTERVALS
 from tests.helpers.fake_exchange import FakeExchange
 
 

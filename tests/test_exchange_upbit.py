@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from exchanges.base import HOUR, ExchangeError, parse_market
+from core.grid import HOUR
+from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
 from exchanges.upbit import UpbitClient
 from tests.helpers.fake_exchange import KRW_CSV, FakeExchange, load_csv_slice

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from core.market import Market
 from db.candles import write_candles
 from db.models import ModelRun
 from db.predictions import write_predictions
@@ -19,7 +20,8 @@ def _store(sessions, exchange: str, symbol: str, interval: str, close: float, ho
     candles = pd.DataFrame({"open": close, "high": close, "low": close, "close": close, "volume": 1.0},
                            index=pd.DatetimeIndex([ORIGIN], name="open_time"))
     with sessions() as s, s.begin():
-        write_candles(candles, session=s, exchange=exchange, symbol=symbol, interval=interval, source="csv")
+        market = Market.from_columns(exchange, symbol, interval)
+        write_candles(candles, session=s, market=market, source="csv")
         run = ModelRun(exchange=exchange, symbol=symbol, interval=interval, status="promoted", started_at=ORIGIN)
         s.add(run)
         s.flush()
@@ -27,7 +29,7 @@ def _store(sessions, exchange: str, symbol: str, interval: str, close: float, ho
         write_predictions(pd.DataFrame({"origin_time": ORIGIN, "target_time": [ORIGIN + step * k for k in h],
                                         "horizon": h, "yhat": close * 1.001, "yhat_lower": close * 0.98,
                                         "yhat_upper": close * 1.02}),
-                          session=s, exchange=exchange, symbol=symbol, interval=interval, kind="live",
+                          session=s, market=market, kind="live",
                           model_run_id=run.id)
 
 

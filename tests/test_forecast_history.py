@@ -107,12 +107,12 @@ def test_each_backtest_is_a_run_with_its_settings_and_figures_and_the_older_rows
         s = outcome.summary
         assert (run["days"], run["step"], run["retrain_every"], run["train_hours"], run["horizon"]) == (2, 24, 168, 1000, 24)
         assert json.loads(run["config"])["lookback"] == 48 and run["code_version"] and run["device"] == "cpu"
-        assert run["n_origins"] == s["n_origins"] == 2 and run["n_fits"] == 1
+        assert run["n_origins"] == s.n_origins == 2 and run["n_fits"] == 1
         for k in ("mae", "naive_mae", "rmae", "coverage", "interval_score", "empirical_interval_score",
                   "ewma_coverage", "fhs_interval_score", "garch_interval_score", "garch_coverage",
                   "best_free_interval_score"):
-            assert run[k] == pytest.approx(s[k], rel=1e-12), k
-        assert run["ratio_vs_empirical"] == pytest.approx(s["ratio"]["ratio"])
+            assert run[k] == pytest.approx(s.figures[k], rel=1e-12), k
+        assert run["ratio_vs_empirical"] == pytest.approx(s.ratio["ratio"])
         assert run["ratio_low"] <= run["ratio_vs_empirical"] <= run["ratio_high"]
         table = _query(services, "SELECT * FROM backtest_horizons WHERE backtest_run_id = :r ORDER BY horizon",
                        r=run["id"])

@@ -73,7 +73,7 @@ def test_a_model_worse_than_naive_is_rejected_and_a_crash_keeps_the_promoted_one
 
     def worse_than_naive(*args, **kwargs):
         result = train(*args, **kwargs)
-        metrics = {**result.metrics, "val_mae": 2 * result.metrics["val_naive_mae"], "val_rmae": 2.0}
+        metrics = dataclasses.replace(result.metrics, val_mae=2 * result.metrics.val_naive_mae, val_rmae=2.0)
         return dataclasses.replace(result, metrics=metrics)
 
     def crashing(*args, **kwargs):
@@ -94,10 +94,10 @@ def test_a_model_worse_than_naive_is_rejected_and_a_crash_keeps_the_promoted_one
 def test_backtest_writes_rows_the_accuracy_view_can_judge(services):
     outcome = backtest_market(services, MARKET, days=3, step=24, retrain_every=168, train_hours=1_000,
                               horizon=24, config=TINY)
-    assert outcome.summary["n_fits"] == 1 and outcome.summary["n_origins"] == 3
+    assert outcome.summary.n_fits == 1 and outcome.summary.n_origins == 3
     assert list(outcome.table["horizon"]) == list(range(1, 25))
     rows = _query(services, "SELECT COUNT(*) AS n, AVG(inside_interval) AS cover, SUM(abs_error) AS e, "
                             "SUM(naive_abs_error) AS ne FROM forecast_accuracy WHERE kind = 'backtest'")[0]
     assert rows["n"] == 3 * 24
-    assert rows["e"] / rows["ne"] == pytest.approx(outcome.summary["rmae"])
+    assert rows["e"] / rows["ne"] == pytest.approx(outcome.summary.figures["rmae"])
     assert "rMAE" in outcome.report() and "naive" in outcome.report()

@@ -67,12 +67,12 @@ def test_backtest_result_has_table_yardsticks_and_a_bootstrap_interval():
     frame = real_candles(1_200)
     res = walk_forward(frame, days=3, step=24, retrain_every=48, train_steps=300, horizon=4,
                        config=TINY)
-    assert res.summary["n_fits"] == len(res.fits) == 2
+    assert res.summary.n_fits == len(res.fits) == 2
     assert list(res.table["horizon"]) == [1, 2, 3, 4]
     for col in ("n", "mae", "naive_mae", "rmae", "coverage", "interval_score", "best_free_interval_score",
                 *(f"{y}_{m}" for y in ("empirical", "ewma", "fhs") for m in ("interval_score", "coverage"))):
         assert col in res.table
-    ratio = res.summary["ratio"]
+    ratio = res.summary.ratio
     assert ratio["blocks"] == 3 and ratio["low"] <= ratio["ratio"] <= ratio["high"]
     assert set(res.predictions.columns) >= {"origin_time", "target_time", "horizon", "yhat",
                                              "yhat_lower", "yhat_upper", "fit_index"}

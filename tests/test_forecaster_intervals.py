@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.intervals import INTERVALS, get_interval
 from forecaster import windows
 from forecaster.backtest import plan_walk_forward, walk_forward
 from forecaster.config import ModelConfig
 from forecaster.frames import candles_frame, step_grid
-from forecaster.intervals import INTERVALS, get_interval
 from forecaster.predict import Forecaster
 from forecaster.train import train
 from forecaster.volatility import fit_volatility
@@ -82,6 +82,6 @@ def test_walk_forward_of_day_candles_next_to_the_yardsticks():
     frame = resampled("24h", "15h")
     config = ModelConfig.for_interval("1d", **TINY, lookback=20, patch=5, val_steps=60)
     res = walk_forward(frame, days=20, retrain_every=10, train_steps=200, config=config)
-    assert res.summary["n_origins"] == 20 and res.summary["n_fits"] == 2
+    assert res.summary.n_origins == 20 and res.summary.n_fits == 2
     assert list(res.table["horizon"]) == list(range(1, 8))
-    assert res.summary["ratio"]["block"] == str(pd.Timedelta(days=7))  # a week of day origins
+    assert res.summary.ratio["block"] == str(pd.Timedelta(days=7))  # a week of day origins

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
+from forecaster import serialize
 from forecaster.config import ModelConfig
 from forecaster.device import resolve_device
 from forecaster.errors import NotEnoughHistory, TrainingCancelled
 from forecaster.predict import Forecaster, evaluate
-from forecaster import serialize
 from forecaster.serialize import read_metadata
 from forecaster.train import train
 from tests.helpers.frames import real_candles
@@ -46,14 +46,14 @@ def test_train_reports_what_the_model_run_needs(trained, trained_lstm, frame, le
     for key in ("val_mae", "val_naive_mae", "val_rmae", "val_coverage", "n_train", "n_val",
                 "epochs", "train_seconds", "device", "shrink", "band_source", "sources",
                 "val_interval_score", "val_free_interval_score"):
-        assert key in m
-    assert m["device"] == "cpu"
-    assert len(m["shrink"]) == cfg.horizon and all(0 <= s <= 1 for s in m["shrink"])
+        assert getattr(m, key) is not None
+    assert m.device == "cpu"
+    assert len(m.shrink) == cfg.horizon and all(0 <= s <= 1 for s in m.shrink)
     if learned == "none":  # no network trained: nothing to stop early, a naive median
-        assert m["epochs"] == 0 and m["shrink"] == [0.0] * cfg.horizon and m["val_rmae"] == 1.0
+        assert m.epochs == 0 and m.shrink == [0.0] * cfg.horizon and m.val_rmae == 1.0
         assert serialize.load(result.weights)[0] == {}
     else:
-        assert 1 <= m["epochs"] <= cfg.max_epochs
+        assert 1 <= m.epochs <= cfg.max_epochs
     assert result.train_start == frame.index[0] and result.train_end == frame.index[-1]
     assert result.train_end.tzinfo is not None
     meta = read_metadata(result.weights)
@@ -113,7 +113,7 @@ def test_training_skips_windows_touching_a_gap(frame):
     gappy = frame.drop(index=frame.index[100:103])
     res = train(gappy, TINY, "cpu")
     full = train(frame, TINY, "cpu")
-    assert res.metrics["n_train"] < full.metrics["n_train"]
+    assert res.metrics.n_train < full.metrics.n_train
 
 
 def test_not_enough_history(frame):
@@ -169,16 +169,16 @@ def test_volatility_model_comes_from_the_training_span_only(trained, frame):
 @pytest.mark.parametrize("learned", ["none", "lstm"])
 def test_every_band_is_scored_and_one_is_served_per_horizon(trained, trained_lstm, learned):
     m = (trained if learned == "none" else trained_lstm).metrics
-    by_source = m["val_interval_score_by_source"]
+    by_source = m.val_interval_score_by_source
     bands = {"volatility", "empirical", "ewma", "fhs", "garch"} | ({"lstm"} if learned == "lstm" else set())
     assert bands <= set(by_source)
-    assert len(m["sources"]) == TINY.horizon
-    for h, spec in enumerate(m["sources"]):
+    assert len(m.sources) == TINY.horizon
+    for h, spec in enumerate(m.sources):
         # the mean of the volatility model and GARCH, or one band that scored lower than that mean
         assert spec == "volatility+garch" or (spec in bands and by_source[spec][h] < by_source["volatility+garch"][h])
-    assert m["band_beaten_at"] == []
-    served = np.mean([by_source[spec][h] for h, spec in enumerate(m["sources"])])
-    assert m["val_interval_score"] == pytest.approx(served)
+    assert m.band_beaten_at == []
+    served = np.mean([by_source[spec][h] for h, spec in enumerate(m.sources)])
+    assert m.val_interval_score == pytest.approx(served)
 
 
 def test_a_model_of_an_older_release_says_so(trained):

@@ -9,6 +9,7 @@ from daemon.market_health import TRAIN_FAILURES_UNHEALTHY
 from daemon.state import DaemonState
 from db.job_runs import finish_job_run, start_job_run
 from db.engine import make_engine
+from db.job_runs import finish_job_run, start_job_run
 from db.migrate import upgrade
 from exchanges.base import parse_market
 from tests.helpers.daemon_harness import MarketFeed, as_utc, daemon_env, newest_live_origin, start_daemon  # noqa: F401
@@ -20,8 +21,7 @@ MARKET = "binance:ETH-USDT"
 def _record_trainings(sessions, market, statuses):
     for status in statuses:
         with sessions() as s, s.begin():
-            run = start_job_run(session=s, job="train", exchange=market.exchange, symbol=market.symbol,
-                                interval=market.interval)
+            run = start_job_run(session=s, job="train", market=market)
             finish_job_run(session=s, run_id=run, status=status, rows=0,
                            message="need at least 400 candles" if status == "failed" else "promoted")
 

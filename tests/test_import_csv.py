@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from core.market import Market
 from db.candles import load_frame
 from exchanges.base import parse_market
 from jobs.import_csv import CsvError, import_csv
@@ -36,7 +37,7 @@ def test_import_round_trips_exactly_and_rerun_adds_nothing(migrated, tmp_path):
     first = import_csv(services_for(migrated), csv, MARKET)
     assert (first.rows_read, first.new_rows) == (3_000, 3_000)
     with sessions() as s:
-        stored = load_frame(session=s, exchange="binance", symbol="ETH-USDT", interval="1h")
+        stored = load_frame(session=s, market=Market("binance", "ETH", "USDT"))
         ingested = s.execute(sa.text("SELECT MIN(ingested_at), MAX(ingested_at) FROM candles")).one()
     expected = raw.assign(ts=pd.to_datetime(raw.ts, utc=True)).set_index("ts")
     assert list(stored.index) == list(expected.index)
@@ -57,7 +58,7 @@ def test_epoch_millisecond_timestamps_are_accepted(migrated, tmp_path):
     _write(ms, csv)
     assert import_csv(services_for(migrated), csv, parse_market("upbit:ETH-KRW")).new_rows == 50
     with sessions() as s:
-        stored = load_frame(session=s, exchange="upbit", symbol="ETH-KRW", interval="1h")
+        stored = load_frame(session=s, market=Market("upbit", "ETH", "KRW"))
     assert stored.index[0] == pd.Timestamp(raw.ts[0])
 
 

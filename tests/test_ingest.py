@@ -2,6 +2,7 @@
 file and the real Postgres."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +12,7 @@ from db.candles import load_frame
 from db.models import Candle
 from exchanges.base import ExchangeError, parse_market
 from exchanges.http import make_session
-from exchanges.registry import make_client
+from exchanges.registry import grid_of, make_client
 from jobs.ingest import ingest_market
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
@@ -39,7 +40,7 @@ def _client(fake, exchange):
 
 def _stored(sessions, market):
     with sessions() as s:
-        return load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval="1h")
+        return load_frame(session=s, market=replace(market, interval="1h"))
 
 
 def _expected(candles, since, until):
@@ -252,10 +253,10 @@ def test_each_interval_is_ingested_as_its_own_market_next_to_the_hourly_one(migr
     step = market.step.step
     want = [c for c in served if NOW - timedelta(days=20) - step < c.open_time and c.open_time + step <= NOW]
     with sessions() as s:
-        stored = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval=market.interval)
-        hourly = load_frame(session=s, exchange=market.exchange, symbol=market.symbol, interval="1h")
+        stored = load_frame(session=s, market=market)
+        hourly = load_frame(session=s, market=replace(market, interval="1h"))
     assert first.new_rows == len(want) == len(stored) and again.new_rows == 0
     assert stored.index.tolist() == [c.open_time for c in want]
     assert stored["close"].tolist() == pytest.approx([c.close for c in want], rel=1e-12)
-    assert all(market.grid.contains(t.to_pydatetime()) for t in stored.index)  # e.g. Bithumb days at 15:00 UTC
+    assert all(grid_of(market).contains(t.to_pydatetime()) for t in stored.index)  # e.g. Bithumb days at 15:00 UTC
     assert len(hourly) == hours.new_rows > len(stored) if market.interval != "15m" else len(hourly) < len(stored)

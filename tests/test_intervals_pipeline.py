@@ -76,7 +76,7 @@ def test_hourly_and_daily_candles_of_one_market_never_touch_each_other(services)
     # A backtest of the day market writes day rows only, in day steps.
     result = backtest_market(services, DAILY, days=20, step=1, retrain_every=10, train_hours=300,
                              horizon=7, config=TINY_1D)
-    assert result.summary["n_origins"] == 20 and list(result.table["horizon"]) == list(range(1, 8))
+    assert result.summary.n_origins == 20 and list(result.table["horizon"]) == list(range(1, 8))
     assert "empirical" in result.report() and "7 days" in result.report()
     rows = _query(services, "SELECT DISTINCT interval FROM predictions WHERE kind = 'backtest'")
     assert [r["interval"] for r in rows] == ["1d"]

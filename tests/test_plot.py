@@ -37,10 +37,10 @@ def test_the_backtest_chart_title_has_the_backtest_figures_of_the_same_origins(s
                               horizon=24, config=TINY)
     chart = plot_market(services, MARKET, tmp_path / "bt.png", days=5, kind="backtest")
     assert chart.path.stat().st_size > 10_000
-    assert chart.figures["n"] == outcome.summary["n"] == 3 * 24
+    assert chart.figures["n"] == outcome.summary.figures["n"] == 3 * 24
     for k in ("mae", "naive_mae", "rmae", "coverage", "interval_score"):
-        assert chart.figures[k] == pytest.approx(outcome.summary[k], rel=1e-12), k
-    line = accuracy_line(outcome.summary)
+        assert chart.figures[k] == pytest.approx(outcome.summary.figures[k], rel=1e-12), k
+    line = accuracy_line(outcome.summary.figures)
     assert line in chart.title and f"all horizons: {line}" in outcome.report()
     assert "3 origins" in chart.title and "UTC" in chart.title
     assert chart.legend_over_plot_px == 0

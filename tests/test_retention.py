@@ -2,6 +2,7 @@
 0 keeps everything. On SQLite and Postgres."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -28,7 +29,7 @@ def test_old_live_forecasts_are_deleted_backtests_and_recent_ones_kept(migrated)
             for days_ago in (30, 8, 6, 0):
                 origin = NOW - timedelta(days=days_ago)
                 for kind in ("live", "backtest"):
-                    write_predictions(forecasts(origin), session=s, exchange=m.exchange, symbol=m.symbol, interval="1h",
+                    write_predictions(forecasts(origin), session=s, market=replace(m, interval="1h"),
                                       kind=kind, model_run_id=None)
     assert prune_live_forecasts(services_for(migrated), MARKETS, 0, now=NOW) == 0  # the default keeps all
     assert prune_live_forecasts(services_for(migrated), MARKETS, 7, now=NOW) == 2 * 2 * 2  # 30 and 8 days old, 2 rows each

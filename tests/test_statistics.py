@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import sqlalchemy as sa
 
+from core.market import Market
 from db.predictions import write_predictions
 from exchanges.base import parse_market
 from jobs.import_csv import import_csv
@@ -79,7 +80,7 @@ def test_retention_that_deletes_many_forecasts_refreshes_the_statistics(pg_url):
                           "yhat": 1.0, "yhat_lower": 0.5, "yhat_upper": 1.5})
     try:
         with sessions() as s, s.begin():
-            write_predictions(frame, session=s, exchange="binance", symbol="ETH-USDT", interval="1h", kind="live",
+            write_predictions(frame, session=s, market=Market("binance", "ETH", "USDT"), kind="live",
                               model_run_id=None)
         assert not _analysed(sessions, "predictions")  # written outside a job: nothing analysed it
         deleted = prune_live_forecasts(services_for((pg_url, engine, sessions)), [MARKET], 7, now=now)

@@ -7,11 +7,14 @@ from types import SimpleNamespace
 
 import pandas as pd
 
+from core.candle import Candle
 from db.candles import candles_to_frame, write_candles
-from db.job_runs import JOBS, finish_job_run, start_job_run
+from core.names import JOBS
+from db.job_runs import finish_job_run, start_job_run
 from db.model_runs import promote, record_trained, start_model_run
 from db.predictions import write_predictions
-from exchanges.base import Candle, parse_market
+from exchanges.base import parse_market
+from forecaster.records import TrainingMetrics
 from reports.status import collect_status, render_status
 from tests.helpers.cli import run_cli
 
@@ -24,19 +27,19 @@ def _fill(sessions) -> int:
     newest = datetime(2024, 3, 1, 9, tzinfo=timezone.utc)  # 2 h behind
     candles = [Candle(newest - i * H, 100.0, 101.0, 99.0, 100.5, 3.0) for i in range(5)]
     with sessions() as s, s.begin():
-        write_candles(candles_to_frame(candles), session=s, exchange="bithumb", symbol="ETH-KRW", interval="1h", source="api")
-        run_id = start_model_run(session=s, exchange="bithumb", symbol="ETH-KRW", interval="1h", device="cpu", config={},
+        write_candles(candles_to_frame(candles), session=s, market=KRW, source="api")
+        run_id = start_model_run(session=s, market=KRW, device="cpu", config={},
                                  train_start=newest - 4 * H, train_end=newest - H)
         record_trained(session=s, run_id=run_id, weights=b"weights", status="trained",
-                       metrics={"val_mae": 9.5, "val_naive_mae": 10.0, "val_rmae": 0.95, "val_coverage": 0.79,
-                                "n_train": 100, "n_val": 20, "epochs": 3, "device": "cpu"})
-        promote(session=s, run_id=run_id, exchange="bithumb", symbol="ETH-KRW", interval="1h")
+                       metrics=TrainingMetrics(val_mae=9.5, val_naive_mae=10.0, val_rmae=0.95, val_coverage=0.79,
+                                               n_train=100, n_val=20, epochs=3, device="cpu"))
+        promote(session=s, run_id=run_id, market=KRW)
         forecast = pd.DataFrame({"origin_time": newest - H, "target_time": [newest, newest + H], "horizon": [1, 2],
                                  "yhat": 100.0, "yhat_lower": 99.0, "yhat_upper": 101.0})
-        write_predictions(forecast, session=s, exchange="bithumb", symbol="ETH-KRW", interval="1h", kind="live", model_run_id=run_id)
+        write_predictions(forecast, session=s, market=KRW, kind="live", model_run_id=run_id)
         for job, status, message in (("ingest", "ok", "5 new candles"), ("train", "ok", "promoted"),
                                      ("ingest", "failed", "bithumb /public/candlestick/ETH_KRW/1h: status 5600")):
-            rid = start_job_run(session=s, job=job, exchange="bithumb", symbol="ETH-KRW", interval="1h")
+            rid = start_job_run(session=s, job=job, market=KRW)
             finish_job_run(session=s, run_id=rid, status=status, rows=5 if status == "ok" else None, message=message)
     return run_id
 

@@ -8,6 +8,7 @@ from itertools import groupby
 import pytest
 
 from exchanges.base import make_candle, parse_market
+from exchanges.registry import grid_of
 from tests.helpers.candle_data import candles_for, load_csv_slice, quarter_hours, resample_candles
 from tests.helpers.paths import BINANCE_CSV, UPBIT_CSV
 
@@ -64,7 +65,7 @@ def test_quarter_hours_are_valid_candles_that_add_up_to_the_real_hour_exactly(pa
     assert len(quarters) == 4 * len(hourly)
     for q in quarters:  # each passes the one validator, on the 15-minute grid
         make_candle(q.open_time, q.open, q.high, q.low, q.close, q.volume, where="q",
-                    grid=parse_market("upbit:ETH-KRW@15m").grid)
+                    grid=grid_of(parse_market("upbit:ETH-KRW@15m")))
     for hour, (_, group) in zip(hourly, groupby(quarters, key=lambda q: q.open_time.replace(minute=0))):
         qs = list(group)
         assert [q.open_time - hour.open_time for q in qs] == [timedelta(minutes=m) for m in (0, 15, 30, 45)]

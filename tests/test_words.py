@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from reports.words import describe_steps
+from core.intervals import describe_steps
 
 
 @pytest.mark.parametrize("n, interval, words", [

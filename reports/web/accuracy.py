@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.market import Market
 from db.overview import TargetSums, live_sums_by_target
-from exchanges.base import Market
 
 WINDOW = timedelta(days=7)
 SETTLE_STEPS = 2
@@ -42,7 +42,7 @@ class LiveAccuracy:
             fresh = time.monotonic() - self._read_at.get(market, float("-inf")) < REREAD_AFTER
         settled = newest - SETTLE_STEPS * market.step.step
         read_from = max(since, min(max(known, default=since), settled)) if fresh else since
-        rows = live_sums_by_target(session, market.exchange, market.symbol, market.interval, read_from, newest)
+        rows = live_sums_by_target(session, market, read_from, newest)
         kept = {t: s for t, s in known.items() if since < t <= read_from}
         kept.update({s.target_time: s for s in rows})
         with self._lock:

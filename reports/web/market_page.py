@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from core.intervals import get_interval
+from core.market import Market
+from core.names import Job
 from db.overview import closes_since, past_bands
-from exchanges.base import Market
+from core.market import Market
 from reports.web.accuracy import LiveAccuracy
 from reports.web.chart import ChartData, render_chart
 from reports.web.format import esc, percent, zone_for
 from reports.web.overview import MarketRow, read_row, render_overview
-from reports.words import describe_steps
+from core.intervals import describe_steps
 
-# How far back the chart reaches: about 170-200 candles of each interval, readable at 960 px.
-WINDOW = {"15m": timedelta(days=2), "1h": timedelta(days=7), "4h": timedelta(days=30), "1d": timedelta(days=180)}
+# How far back the chart reaches: the first of these calendar spans that holds a week of hours' worth
+# of candles (168 to about 200 of each interval, readable at 960 px): 2 days of 15m candles, a week
+# of 1h, 30 days of 4h, 180 days of 1d.
+CHART_SPANS_DAYS = (1, 2, 7, 30, 90, 180, 365)
+CHART_MIN_CANDLES = 168
+
+
+def chart_window(interval: str) -> timedelta:
+    """How far back the chart of a market of `interval` reaches (CHART_SPANS_DAYS)."""
+    per_day = get_interval(interval).steps_per_day
+    days = next((d for d in CHART_SPANS_DAYS if d * per_day >= CHART_MIN_CANDLES), CHART_SPANS_DAYS[-1])
+    return timedelta(days=days)
 
 
 def read_market(session, market: Market, now: datetime, horizon: int | None,
@@ -25,10 +38,9 @@ def read_market(session, market: Market, now: datetime, horizon: int | None,
     h = horizon if horizon is not None else (horizons[0] if horizons else 1)
     if row.newest is None:
         return row, None, h
-    key = (market.exchange, market.symbol, market.interval)
-    since = row.newest[0] - WINDOW.get(market.interval, timedelta(days=7))
-    closes = closes_since(session, *key, since)
-    past = past_bands(session, *key, h, since)
+    since = row.newest[0] - chart_window(market.interval)
+    closes = closes_since(session, market, since)
+    past = past_bands(session, market, h, since)
     return row, ChartData(closes, row.forecast, past, market.quote, zone_for(market.exchange, "utc")), h
 
 
@@ -37,7 +49,7 @@ def render_market(row: MarketRow, chart: ChartData | None, horizon: int, tz: str
     zone = zone_for(market.exchange, tz)
     parts = [render_overview([row], tz)]
     if chart is None:
-        ingest = row.runs.get("ingest")
+        ingest = row.runs.get(Job.INGEST)
         why = (f"the last ingest {esc(ingest.status)}: {esc(ingest.message or 'no message')}" if ingest
                else "no ingest has run yet")
         parts.append(f'<p class="problem error">{esc(market)} has never ingested: no candles stored ({why}).</p>')

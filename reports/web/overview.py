@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from db.job_runs import DAEMON_JOBS
-from db.overview import ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle, promoted_model
-from exchanges.base import Market
+from core.market import Market
+from core.names import DAEMON_JOBS, Job, JobStatus
+from db.overview import (ForecastStep, LastRun, PromotedModel, last_job_runs, latest_forecast, newest_candle,
+                         promoted_model)
 from reports.web.accuracy import Accuracy, LiveAccuracy
 from reports.web.format import esc, percent, price, when, zone_for
-from reports.words import describe_steps
+from core.intervals import describe_steps
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,11 @@ class MarketRow:
 
 
 def read_row(session, market: Market, now: datetime, live: LiveAccuracy) -> MarketRow:
-    key = (market.exchange, market.symbol, market.interval)
-    newest = newest_candle(session, *key)
+    newest = newest_candle(session, market)
     lag = market.step.closed_after(newest[0], now) if newest else None
     accuracy = live.week(session, market, newest[0]) if newest else None
-    return MarketRow(market, newest, lag, promoted_model(session, *key), latest_forecast(session, *key), accuracy,
-                     last_job_runs(session, DAEMON_JOBS, *key))
+    return MarketRow(market, newest, lag, promoted_model(session, market), latest_forecast(session, market), accuracy,
+                     last_job_runs(session, DAEMON_JOBS, market))
 
 
 def market_href(market: Market, tz: str) -> str:
@@ -49,7 +49,7 @@ def render_overview(rows: list[MarketRow], tz: str) -> str:
 
 def _row(r: MarketRow, tz: str) -> str:
     zone = zone_for(r.market.exchange, tz)
-    state = "fault" if r.newest is None or any(run and run.status == "failed" for run in r.runs.values()) else "ok"
+    state = "fault" if r.newest is None or any(run and run.status == JobStatus.FAILED for run in r.runs.values()) else "ok"
     cells = [f'<a href="{market_href(r.market, tz)}">{esc(r.market)}</a>',
              _candle_cell(r, zone), _lag_cell(r), _model_cell(r), _forecast_cell(r, zone), _accuracy_cell(r),
              _jobs_cell(r, zone)]
@@ -58,7 +58,7 @@ def _row(r: MarketRow, tz: str) -> str:
 
 def _candle_cell(r: MarketRow, zone) -> str:
     if r.newest is None:
-        ingest = r.runs.get("ingest")
+        ingest = r.runs.get(Job.INGEST)
         if ingest is None:
             return '<span class="problem">no candles stored: never ingested (no ingest has run yet)</span>'
         return (f'<span class="problem">no candles stored: never ingested; the last ingest '
@@ -111,7 +111,7 @@ def _jobs_cell(r: MarketRow, zone) -> str:
             lines.append(f"{esc(job)}: never run")
             continue
         text = f'{esc(job)}: <span class="status {esc(run.status)}">{esc(run.status)}</span> {when(run.started_at, zone)}'
-        if run.status == "failed" and run.message:
+        if run.status == JobStatus.FAILED and run.message:
             text += f'<br><span class="problem">{esc(run.message[:200])}</span>'
         lines.append(text)
     return "<br>".join(lines)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, unquote
 
+from core.market import Market, MarketError
 from db.overview import read_only
-from exchanges.base import Market, MarketError, parse_market
+from core.market import Market, MarketError
+from exchanges.base import parse_market
 from reports.web.accuracy import LiveAccuracy
 from reports.web.format import ZONE_CHOICES, esc
 from reports.web.market_page import read_market, render_market

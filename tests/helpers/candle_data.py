@@ -21,10 +21,12 @@ from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
 
-from exchanges.base import Candle, Market, make_candle, parse_market
-from exchanges.grid import HOUR, CandleGrid
+from core.candle import Candle
+from core.grid import HOUR, CandleGrid
+from core.intervals import get_interval
+from core.market import Market
+from exchanges.base import make_candle, parse_market
 from exchanges.registry import EXCHANGES
-from forecaster.intervals import get_interval
 
 QUARTER = timedelta(minutes=15)
 

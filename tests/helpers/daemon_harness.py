@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from exchanges.base import HOUR, last_closed_open_time
+from core.grid import HOUR, last_closed_open_time
 from tests.helpers.cli import FORECASTER
 from tests.helpers.fake_exchange import KRW_CSV, USDT_CSV, FakeExchange, load_csv_slice, retime
 

@@ -4,7 +4,7 @@ Each exchange lives under its own prefix, so one server stands in for all three 
 `{url}/bithumb` (public hourly candlestick + v1), `{url}/upbit` (v1), `{url}/binance` (klines). Every
 interval the clients use is served in the exchange's own format: v1 `minutes/15|60|240` and `days`
 (day rows with `prev_closing_price`, minute rows with `unit`), klines `interval=15m|1h|4h|1d` (close
-time = open + step - 1 ms). A market's candles must lie on its exchange's grid (`Market.grid`:
+time = open + step - 1 ms). A market's candles must lie on its exchange's grid (`grid_of(market)`:
 Bithumb's days open at 15:00 UTC); `tests.helpers.candle_data.candles_for` makes them from the real hourly
 CSVs (`load_csv_slice`), for tests only. The clock `now` decides what exists: candles opening after it
 do not; the one whose interval contains it is served as an open candle with partial values, as
@@ -24,9 +24,11 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from exchanges.base import Candle, Market, parse_market
-from exchanges.grid import EPOCH
-from exchanges.registry import EXCHANGES
+from core.candle import Candle
+from core.grid import EPOCH
+from core.market import Market
+from exchanges.base import parse_market
+from exchanges.registry import EXCHANGES, grid_of
 
 from tests.helpers.candle_data import candles_for, load_csv_slice, retime  # noqa: F401 (tests import them from here)
 from tests.helpers.paths import BINANCE_CSV as USDT_CSV
@@ -125,10 +127,10 @@ class FakeExchange:
     def set_candles(self, market: str | Market, candles: list[Candle]) -> None:
         """Serve `candles` as `market`'s (`bithumb:ETH-KRW@1d`); they must lie on its exchange's grid."""
         m = parse_market(market) if isinstance(market, str) else market
-        off_grid = next((c for c in candles if not m.grid.contains(c.open_time)), None)
+        off_grid = next((c for c in candles if not grid_of(m).contains(c.open_time)), None)
         if off_grid is not None:
             raise ValueError(f"{m}: a candle opens at {off_grid.open_time:%Y-%m-%dT%H:%MZ}, off {m.exchange}'s "
-                             f"{m.interval} grid ({m.grid.describe()}); tests.helpers.candle_data.candles_for makes "
+                             f"{m.interval} grid ({grid_of(m).describe()}); tests.helpers.candle_data.candles_for makes "
                              "candles on it")
         series = sorted(candles, key=lambda c: c.open_time)
         with self._lock:
@@ -197,7 +199,7 @@ class FakeExchange:
             series, open_times = self._series.get(market), self._open_times.get(market)
         if series is None:
             return []
-        step = market.grid.step
+        step = grid_of(market).step
         shown = series[:bisect.bisect_right(open_times, now)]
         if shown and shown[-1].open_time + step > now:
             c = shown[-1]
@@ -258,7 +260,7 @@ def _v1_candles(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_row: 
 
 
 def _v1_row(c: Candle, prev_close: float, code: str, market: Market, now: datetime) -> dict:
-    step = market.grid.step
+    step = grid_of(market).step
     row = {
         "market": code, "candle_date_time_utc": f"{c.open_time:%Y-%m-%dT%H:%M:%S}",
         "candle_date_time_kst": f"{c.open_time + KST:%Y-%m-%dT%H:%M:%S}",
@@ -291,7 +293,7 @@ def _binance_klines(fake: FakeExchange, exchange: str, rest: str, q: dict, bad_r
     lo = bisect.bisect_left(ms, int(q["startTime"])) if "startTime" in q else 0
     hi = bisect.bisect_right(ms, int(q["endTime"])) if "endTime" in q else len(ms)
     page = candles[lo:hi][:limit] if "startTime" in q else candles[lo:hi][-limit:]
-    step_ms = _ms(EPOCH + market.grid.step)
+    step_ms = _ms(EPOCH + grid_of(market).step)
     return 200, [[_ms(c.open_time), _b(c.open), _b(c.high), _b(c.low), _b(c.close), _b(c.volume),
                   _ms(c.open_time) + step_ms - 1, _b(c.close * c.volume), 1000, _b(c.volume / 2),
                   _b(c.close * c.volume / 2), "0"] for c in _corrupt(page, bad_row)]
@@ -448,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
         market = parse_market(text)
         candles = candles_for(market, load_csv_slice(path, args.start, args.hours))
         # The open candle is the current one, on the market's own grid.
-        current = market.grid.floor(datetime.now(timezone.utc))
+        current = grid_of(market).floor(datetime.now(timezone.utc))
         fake.set_candles(market, retime(candles, current) if args.retime else candles)
     with fake:
         print(f"FAKE_EXCHANGE_URL {fake.url}", flush=True)

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
+from core.market import Market
 from db.candles import write_candles
 from db.job_runs import finish_job_run, start_job_run
 from db.models import ModelRun
@@ -16,7 +17,7 @@ from db.predictions import write_predictions
 from tests.helpers.paths import BINANCE_CSV
 
 KEYS = {"1h": "binance:ETH-USDT", "4h": "binance:ETH-USDT@4h", "1d": "binance:ETH-USDT@1d"}
-HORIZON = {"1h": 24, "4h": 18, "1d": 7}  # each interval's default (forecaster/intervals.py)
+HORIZON = {"1h": 24, "4h": 18, "1d": 7}  # each interval's default (forecaster/defaults.py)
 STEP = {"1h": pd.Timedelta(hours=1), "4h": pd.Timedelta(hours=4), "1d": pd.Timedelta(days=1)}
 ORIGINS = 30  # live origins per interval, the newest ones
 MISSING_DAY = pd.Timestamp("2023-12-20", tz="UTC")  # one real gap, in the 1d series only
@@ -56,7 +57,7 @@ def store(request, tmp_path_factory):
     candles = _candles()
     with sessions() as s, s.begin():
         for interval, frame in candles.items():
-            write_candles(frame, session=s, exchange="binance", symbol="ETH-USDT", interval=interval, source="csv")
+            write_candles(frame, session=s, market=Market("binance", "ETH", "USDT", interval), source="csv")
             run = ModelRun(exchange="binance", symbol="ETH-USDT", interval=interval, status="promoted",
                            started_at=datetime(2023, 8, 1, tzinfo=timezone.utc))
             s.add(run)
@@ -67,9 +68,9 @@ def store(request, tmp_path_factory):
                 forecast = pd.DataFrame({"origin_time": origin, "target_time": [origin + STEP[interval] * k for k in h],
                                          "horizon": h, "yhat": close, "yhat_lower": close * 0.97,
                                          "yhat_upper": close * 1.03})
-                write_predictions(forecast, session=s, exchange="binance", symbol="ETH-USDT", interval=interval,
+                write_predictions(forecast, session=s, market=Market("binance", "ETH", "USDT", interval),
                                   kind="live", model_run_id=run.id)
-            job = start_job_run(session=s, job="ingest", exchange="binance", symbol="ETH-USDT", interval=interval)
+            job = start_job_run(session=s, job="ingest", market=Market("binance", "ETH", "USDT", interval))
             finish_job_run(session=s, run_id=job, status="failed", rows=0, message=f"{interval} failed")
     yield engine, candles
     engine.dispose()

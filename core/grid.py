@@ -63,3 +63,13 @@ def _span(step: timedelta) -> str:
     if minutes % 1440 == 0:
         return f"{minutes // 1440}d"
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def utc_hour_floor(ts: datetime) -> datetime:
+    return HOURLY.floor(ts)
+
+
+def last_closed_open_time(now: datetime, grid: CandleGrid = HOURLY) -> datetime:
+    """The open_time of the newest candle on `grid` (default: hourly) that has closed at `now`;
+    `last_closed_open_time(now, grid_of(market))` for a market of another interval."""
+    return grid.last_closed(now)
