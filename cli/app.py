@@ -11,8 +11,11 @@ from typing import Optional
 
 import typer
 
+from core.intervals import DEFAULT_INTERVAL, SUPPORTED
+
+OTHER_INTERVALS = ", ".join(i for i in SUPPORTED if i != DEFAULT_INTERVAL)
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Crypto candles (hourly, or 15m, 4h, 1d), an LSTM forecaster judged against the naive "
+                  help=f"Crypto candles (hourly, or {OTHER_INTERVALS}), an LSTM forecaster judged against the naive "
                        "forecast, forecasts as SQL tables.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")

@@ -7,7 +7,12 @@ import typer
 
 from cli.app import MARKET_HELP, MarketOpt, app, chosen_markets, command, old_option_name, open_services
 from jobs.settings import MAX_BACKFILL_DAYS, MAX_TRAIN_STEPS
+from forecaster.defaults import DEFAULTS
 from jobs.times import FORMAT_HELP
+
+# The backtest's default span per interval, for --days: "90 for 1h, 30 for 15m, 180 for 4h, 360 for 1d".
+BACKTEST_DAYS_HELP = ", ".join(f"{d.backtest_days} for {name}" for name, d in
+                               sorted(DEFAULTS.items(), key=lambda item: item[0] != "1h"))
 
 
 @app.command()
@@ -69,7 +74,7 @@ def predict(settings, market: Optional[list[str]] = MarketOpt,
 def backtest(settings, market: str = typer.Option(..., "--market", "-m", metavar="MARKET", help=MARKET_HELP),
              days: Optional[int] = typer.Option(None, min=1, max=MAX_BACKFILL_DAYS,
                                                 help="days of origins, ending a horizon before the newest candle "
-                                                     "(default by interval: 90 for 1h, 30 for 15m, 180 for 4h, 360 for 1d)"),
+                                                     f"(default by interval: {BACKTEST_DAYS_HELP})"),
              stride: Optional[int] = typer.Option(None, "--stride", min=1,
                                                   help="steps of the market's interval between origins (default 1: "
                                                        "every step, as the daemon forecasts)"),

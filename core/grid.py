@@ -1,6 +1,6 @@
 """When candles open: the grid of open times of one interval on one exchange.
 
-Every interval here (15m, 1h, 4h, 1d) divides a day, so a grid is its step plus the time of day, in
+Every supported interval (core.intervals.SUPPORTED) divides a day, so a grid is its step plus the time of day, in
 UTC, at which the exchange's day begins: Binance's and Upbit's days begin at 00:00 UTC, Bithumb's at
 00:00 KST (15:00 UTC), so Bithumb's 4h candles open at 03:00, 07:00, ... UTC and its day candles at
 15:00 UTC. 15-minute and hourly grids are the same on every exchange (a day start on the hour).

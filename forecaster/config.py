@@ -20,7 +20,7 @@ class ModelConfig:
     defaults (forecaster/defaults.py).
 
     Args:
-        interval: the candle interval the model reads and forecasts (15m, 1h, 4h, 1d).
+        interval: the candle interval the model reads and forecasts (core.intervals.SUPPORTED).
         lookback: steps of closed candles the model sees before the origin.
         horizon: steps forecast from each origin (1..horizon).
         patch: consecutive steps the LSTM reads as one (lookback / patch LSTM steps): the same
