@@ -1,4 +1,4 @@
-"""Candle intervals as time arithmetic: a name ("15m", "1h", "4h", "1d") is a length in minutes, and
+"""Candle intervals as time arithmetic: a name ("5m", "15m", "1h", "4h", "1d") is a length in minutes, and
 everything else (steps per day, the season of a step, a grid of open times, the words a message
 counts steps in) follows from that length. Adding an interval is one name in `SUPPORTED` (and its
 model defaults in forecaster/defaults.py).
@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from .grid import ZERO, CandleGrid
 
-SUPPORTED = ("15m", "1h", "4h", "1d")  # the intervals a market may have, shortest first
+SUPPORTED = ("5m", "15m", "1h", "4h", "1d")  # the intervals a market may have, shortest first
 DEFAULT_INTERVAL = "1h"  # a market written without `@interval`
 MINUTES_PER_UNIT = {"m": 1, "h": 60, "d": 1440}
 _SPELLING = re.compile(r"^(?P<n>[1-9][0-9]*)(?P<unit>[mhd])$")

@@ -1,7 +1,7 @@
 """The daemon's schedules as one table, derived from the length of each market's interval, so a new
 interval gets its schedule without a change here.
 
-- Ingest, intervals shorter than an hour (15m; 5m next): a job of their own, `ingest-<interval>`,
+- Ingest, intervals shorter than an hour (5m, 15m): a job of their own, `ingest-<interval>`,
   every candle length at the candle's close (+ FORECASTER_INGEST_DELAY_SECONDS), e.g. `*/15 * * * *`.
   Every tick closes a candle, so every market of the job is asked each time. The length must
   divide the hour (a cron step restarts each hour).

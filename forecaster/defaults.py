@@ -25,6 +25,10 @@ class ModelDefaults:
 
 
 DEFAULTS: dict[str, ModelDefaults] = {
+    # 5m: an hour ahead; 15m's proportions in time (30 days of validation, a year for the
+    # volatility model: 52 candles per 5-minute slot of the week), 90 days of training, a refit a day.
+    "5m": ModelDefaults(lookback=576, patch=24, horizon=12, val_steps=8640, train_steps=25920,
+                        volatility_steps=105120, retrain_every=288, backtest_days=30),
     "15m": ModelDefaults(lookback=384, patch=16, horizon=16, val_steps=2880, train_steps=8640,
                          volatility_steps=35040, retrain_every=96, backtest_days=30),
     "1h": ModelDefaults(lookback=168, patch=4, horizon=24, val_steps=2160, train_steps=4320,

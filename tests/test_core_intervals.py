@@ -23,12 +23,13 @@ def test_any_spelling_is_a_length_in_minutes():
 
 
 def test_the_supported_intervals_and_their_lengths():
-    assert SUPPORTED == tuple(INTERVALS) == ("15m", "1h", "4h", "1d")
+    assert SUPPORTED == tuple(INTERVALS) == ("5m", "15m", "1h", "4h", "1d")
     assert {n: iv.step for n, iv in INTERVALS.items()} == {
-        "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1)}
-    assert [get_interval(n).steps_per_day for n in SUPPORTED] == [96, 24, 6, 1]
-    with pytest.raises(ValueError, match="interval '5m' is not one of 15m, 1h, 4h, 1d"):
-        get_interval("5m")
+        "5m": timedelta(minutes=5), "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
+        "4h": timedelta(hours=4), "1d": timedelta(days=1)}
+    assert [get_interval(n).steps_per_day for n in SUPPORTED] == [288, 96, 24, 6, 1]
+    with pytest.raises(ValueError, match="interval '30m' is not one of 5m, 15m, 1h, 4h, 1d"):
+        get_interval("30m")
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
@@ -63,7 +64,7 @@ def test_steps_are_worded_the_same_in_every_message():
 def test_times_show_minutes_only_for_intervals_under_an_hour():
     t = datetime(2023, 12, 3, 15, 45, tzinfo=timezone.utc)
     assert [t.strftime(time_format(n)) for n in SUPPORTED] == [
-        "2023-12-03T15:45", "2023-12-03T15", "2023-12-03T15", "2023-12-03T15"]
+        "2023-12-03T15:45", "2023-12-03T15:45", "2023-12-03T15", "2023-12-03T15", "2023-12-03T15"]
 
 
 def test_the_stored_words_are_the_strings_in_the_database():
@@ -75,11 +76,11 @@ def test_the_stored_words_are_the_strings_in_the_database():
 def test_what_follows_from_an_interval_length_alone():
     from db.candles import describe_gaps
     from exchanges.v1_candles import v1_endpoint
-    from jobs.web.market_page import chart_window
+    from reports.web.market_page import chart_window
     t = datetime(2023, 12, 3, 15, 45, tzinfo=timezone.utc)
     assert describe_gaps([(t, t + timedelta(minutes=75), 4)], interval="15m") == \
         "4 missing 15m candles in 1 gaps (largest: 4 x 15m after 2023-12-03T15:45Z)"
-    assert [chart_window(n).days for n in SUPPORTED] == [2, 7, 30, 180]
+    assert [chart_window(n).days for n in SUPPORTED] == [1, 2, 7, 30, 180]
     assert [v1_endpoint(n) for n in ("5m", "4h", "1d")] == [
         ("/v1/candles/minutes/5", 5), ("/v1/candles/minutes/240", 240), ("/v1/candles/days", None)]
     assert all(ex.intervals == SUPPORTED for ex in EXCHANGES.values())  # every API offers each of them

@@ -96,3 +96,28 @@ def test_hourly_and_daily_candles_of_one_market_never_touch_each_other(services)
     # The accuracy view judges each forecast against its own interval's candle.
     judged = _query(services, "SELECT DISTINCT interval FROM forecast_accuracy WHERE kind = 'backtest'")
     assert [r["interval"] for r in judged] == ["1d"]
+
+
+def test_a_five_minute_market_is_imported_trained_and_forecast_an_hour_ahead(migrated, tmp_path):
+    """5m, the interval added last, through the same use cases with nothing of its own: its
+    defaults forecast 12 steps (an hour) ahead, every target on its 5-minute grid."""
+    from tests.helpers.candle_data import load_csv_slice, split_hours
+    market = parse_market("binance:ETH-USDT@5m")
+    parts = split_hours(load_csv_slice(BINANCE_CSV)[-1_100:], 12)  # test data only: synthetic 5m
+    pd.DataFrame({"ts": [c.open_time.strftime("%Y-%m-%dT%H:%M:%SZ") for c in parts],
+                  **{k: [getattr(c, k) for c in parts] for k in AGG}}).to_csv(tmp_path / "5m.csv", index=False)
+    url, _, _ = migrated
+    svc = bootstrap(load_settings(database_url=url, device="cpu"))
+    try:
+        assert import_csv(svc, tmp_path / "5m.csv", market).new_rows == 13_200
+        config = ModelConfig.for_interval("5m", val_steps=1_000)
+        assert (config.horizon, config.lookback) == (12, 576)
+        trained = train_market(svc, market, train_hours=3_000, config=config)
+        forecast = predict_market(svc, market)
+        rows = _query(svc, "SELECT origin_time, target_time, horizon FROM latest_forecast WHERE interval = '5m' "
+                           "ORDER BY horizon")
+    finally:
+        svc.close()
+    assert trained.status == "promoted" and forecast.rows == 12
+    origin = pd.Timestamp(rows[0]["origin_time"])
+    assert [pd.Timestamp(r["target_time"]) - origin for r in rows] == [pd.Timedelta(minutes=5 * h) for h in range(1, 13)]

@@ -9,7 +9,8 @@ quarters whose open, high, low, close and volume add up exactly to that hour's (
 first extreme -> midway -> second extreme -> close, the low first in a rising hour and the high
 first in a falling one, and a quarter of the volume each). They are shaped by the real hour, but the
 moves inside the hour are invented: fit for paging, parsing and plumbing tests, not for judging a
-15-minute model.
+15-minute model. `split_hours(hourly, 12)` makes 5-minute candles the same way (the path walked in
+twelve legs).
 """
 from __future__ import annotations
 
@@ -87,6 +88,32 @@ def resample_candles(hourly: list[Candle], interval: str, day_start: timedelta =
     return out
 
 
+def split_hours(hourly: list[Candle], parts: int) -> list[Candle]:
+    """TEST DATA ONLY: `parts` synthetic candles per real hour (4 for 15m, 12 for 5m; see the module
+    docstring): the hour's path open -> first extreme -> second extreme -> close walked in `parts`
+    equal legs, the volume shared equally; aggregated back, they give that hour exactly."""
+    out = []
+    length = HOUR / parts
+    for c in hourly:
+        first, second = (c.low, c.high) if c.close >= c.open else (c.high, c.low)
+        corners = (c.open, first, second, c.close)
+        # the path's points at each part's end: each leg of the three walked in parts/3 steps
+        points = [c.open]
+        for k in range(1, parts + 1):
+            x = 3 * k / parts
+            leg = min(int(x), 2)
+            a, b = corners[leg], corners[leg + 1]
+            points.append(a + (b - a) * (x - leg))
+        points[-1] = c.close
+        share = c.volume / parts
+        # The last part takes what is left, so that the volumes sum to the hour's exactly.
+        volumes = [share] * (parts - 1) + [c.volume - share * (parts - 1)]
+        for k in range(parts):
+            a, b = points[k], points[k + 1]
+            out.append(Candle(c.open_time + k * length, a, max(a, b), min(a, b), b, volumes[k]))
+    return out
+
+
 def quarter_hours(hourly: list[Candle]) -> list[Candle]:
     """TEST DATA ONLY: four synthetic 15-minute candles per real hour (see the module docstring);
     aggregated back, they give that hour exactly."""
@@ -110,6 +137,8 @@ def candles_for(market: str | Market, hourly: list[Candle]) -> list[Candle]:
         return list(hourly)
     if m.interval == "15m":
         return quarter_hours(hourly)
+    if m.interval == "5m":
+        return split_hours(hourly, 12)
     return resample_candles(hourly, m.interval, EXCHANGES[m.exchange].day_start)
 
 

@@ -2,8 +2,8 @@
 
 Each exchange lives under its own prefix, so one server stands in for all three base URLs:
 `{url}/bithumb` (public hourly candlestick + v1), `{url}/upbit` (v1), `{url}/binance` (klines). Every
-interval the clients use is served in the exchange's own format: v1 `minutes/15|60|240` and `days`
-(day rows with `prev_closing_price`, minute rows with `unit`), klines `interval=15m|1h|4h|1d` (close
+interval the clients use is served in the exchange's own format: v1 `minutes/5|15|60|240` and `days`
+(day rows with `prev_closing_price`, minute rows with `unit`), klines `interval=5m|15m|1h|4h|1d` (close
 time = open + step - 1 ms). A market's candles must lie on its exchange's grid (`grid_of(market)`:
 Bithumb's days open at 15:00 UTC); `tests.helpers.candle_data.candles_for` makes them from the real hourly
 CSVs (`load_csv_slice`), for tests only. The clock `now` decides what exists: candles opening after it
@@ -40,8 +40,8 @@ FAULT_KINDS = ("timeout", "500", "429", "html", "bithumb_5600", "bad_row", "garb
 HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
             "</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n")
 # The v1 candle endpoints (after /v1/candles/) the fake holds data for, and the interval of each.
-V1_KINDS = {"minutes/15": "15m", "minutes/60": "1h", "minutes/240": "4h", "days": "1d"}
-# Every `interval` value Binance accepts (its docs); the fake holds data for 15m, 1h, 4h and 1d.
+V1_KINDS = {"minutes/5": "5m", "minutes/15": "15m", "minutes/60": "1h", "minutes/240": "4h", "days": "1d"}
+# Every `interval` value Binance accepts (its docs); the fake holds data for 5m, 15m, 1h, 4h and 1d.
 BINANCE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 
 
