@@ -34,8 +34,9 @@ class Market:
         return f"{self.base}-{self.quote}"
 
     @property
-    def step(self) -> Interval:
-        """The interval's time arithmetic (length, steps per day, lag in steps)."""
+    def period(self) -> Interval:
+        """The interval's time arithmetic: `period.step` is one candle's length, then steps per day,
+        the lag in steps... (`interval` is its name, as stored)."""
         return get_interval(self.interval)
 
     def __str__(self) -> str:

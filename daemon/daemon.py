@@ -172,7 +172,7 @@ class Daemon:
         offset = self._ingest_offset % max(1, len(markets))
         snapshot = self.state.snapshot()
         for m in markets[offset:] + markets[:offset]:
-            if not is_due(m.step, snapshot[m].newest_candle, now):
+            if not is_due(m.period, snapshot[m].newest_candle, now):
                 continue
             if not self.ingest_pool.submit(str(m), lambda m=m: self.cycles.ingest_cycle(m, slot), group=m.exchange):
                 log.info("ingest %s: the previous ingest of this market is still queued or running", m)

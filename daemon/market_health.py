@@ -22,7 +22,7 @@ def forecast_lag(market, st) -> float | None:
         return None
     if st.newest_origin is None:
         return float("inf")
-    return max(0.0, (st.newest_candle - st.newest_origin) / market.step.step)
+    return max(0.0, (st.newest_candle - st.newest_origin) / market.period.step)
 
 
 def market_problems(market, st, max_lag: float) -> list[str]:

@@ -96,7 +96,7 @@ class _StateCollector:
         for market, st in self.state.snapshot().items():
             label = [str(market)]
             if st.newest_candle:
-                step = market.step
+                step = market.period
                 gauges["candle_ts"].add_metric(label, st.newest_candle.timestamp())
                 gauges["candle_age"].add_metric(label, (now - st.newest_candle - step.step).total_seconds())
                 gauges["lag"].add_metric(label, step.closed_after(st.newest_candle, now) * step.minutes / 60)

@@ -57,12 +57,12 @@ def schedule_table(markets: list, settings) -> list[Schedule]:
     with its markets, in the order given), then the retrain."""
     ingests: dict[Schedule, list] = {}
     for m in markets:
-        ingests.setdefault(ingest_schedule(m.step, settings.ingest_cron, settings.ingest_delay_seconds), []).append(m)
+        ingests.setdefault(ingest_schedule(m.period, settings.ingest_cron, settings.ingest_delay_seconds), []).append(m)
     table = [Schedule(s.job, s.id, s.cron, s.delay_seconds, tuple(ms)) for s, ms in ingests.items()]
     return table + [Schedule("retrain", "retrain", settings.retrain_cron, markets=tuple(markets))]
 
 
 def next_ingest(settings, market, now: datetime) -> datetime | None:
     """When `market` is next ingested (its schedule's next fire after `now`)."""
-    schedule = ingest_schedule(market.step, settings.ingest_cron, settings.ingest_delay_seconds)
+    schedule = ingest_schedule(market.period, settings.ingest_cron, settings.ingest_delay_seconds)
     return schedule.trigger().get_next_fire_time(None, now)

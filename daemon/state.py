@@ -66,7 +66,7 @@ class DaemonState:
         markets, healthy, reasons = {}, self.running, []
         for market, st in self.snapshot().items():
             # In the market's own steps: 3 means three 1h, 15m or 1d candles behind.
-            lag = market.step.closed_after(st.newest_candle, now) if st.newest_candle else None
+            lag = market.period.closed_after(st.newest_candle, now) if st.newest_candle else None
             problems = market_problems(market, st, self.max_lag_hours)
             if lag is None or lag > self.max_lag_hours:
                 problems.insert(0, "no candles stored yet" if lag is None else
@@ -76,7 +76,7 @@ class DaemonState:
             reasons += [f"{market}: {p}" for p in problems]
             markets[str(market)] = {
                 "ok": ok, "interval": market.interval, "newest_candle": _iso(st.newest_candle),
-                "lag_steps": lag, "lag_hours": lag * market.step.minutes / 60 if lag is not None else None,
+                "lag_steps": lag, "lag_hours": lag * market.period.minutes / 60 if lag is not None else None,
                 "newest_origin": _iso(st.newest_origin), "model_run_id": st.model["id"] if st.model else None,
                 "problems": problems,
             }

@@ -80,7 +80,7 @@ def exchange(name: str) -> Exchange:
 
 def grid_of(market: Market) -> CandleGrid:
     """The open times of a market's candles: its interval, from its exchange's day start."""
-    return market.step.grid(exchange(market.exchange).day_start)
+    return market.period.grid(exchange(market.exchange).day_start)
 
 
 def client_class(name: str) -> type:

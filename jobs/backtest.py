@@ -92,8 +92,8 @@ def backtest_market(services: Services, market: Market, *, days: int, step: int,
             if newest is None:
                 raise JobError(f"{market}: no candles stored yet")
             # Only what the first fit and the last target need: (first origin - train window, L].
-            step_length = market.step.step
-            since = newest - step_length * (horizon + days * market.step.steps_per_day
+            step_length = market.period.step
+            since = newest - step_length * (horizon + days * market.period.steps_per_day
                                             + history_steps(config, train_hours))
             frame = load_frame(session=s, market=market, since=since)
         n_fits = len(plan_walk_forward(frame.index, days=days, step=step, retrain_every=retrain_every,

@@ -97,7 +97,7 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
     head, see the module docstring). `before_write` is called before each write and raises to stop
     (see jobs.ingest)."""
     check = before_write or (lambda: None)
-    step = market.step.step
+    step = market.period.step
     with sessions() as s:
         count, oldest, newest = stored_span(session=s, market=market)
         recorded = {g.first_missing: g for g in recorded_gaps(session=s, market=market)}
@@ -177,7 +177,7 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
 def _head(market: Market, oldest: datetime, reach: datetime | None, recorded: dict) -> tuple:
     """(the head gap or None, its recorded row or None, first_missing of head rows that no longer
     fit: the oldest stored candle moved)."""
-    step = market.step.step
+    step = market.period.step
     heads = [r for r in recorded.values() if r.last_missing < oldest]
     row = next((r for r in heads if r.last_missing == oldest - step), None)
     old = [r.first_missing for r in heads if r is not row]

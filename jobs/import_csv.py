@@ -55,7 +55,7 @@ def import_csv(services: Services, path: Path, market: Market, *, now: datetime 
     sessions = services.sessions
     path = Path(path)
     # A candle is usable once its interval has ended: open_time + step <= now.
-    step = pd.Timedelta(market.step.step)
+    step = pd.Timedelta(market.period.step)
     newest_allowed = pd.Timestamp(now or datetime.now(timezone.utc)) - step
     with recorded(sessions, Job.IMPORT, market) as record:
         if path.is_dir():

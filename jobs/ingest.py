@@ -37,7 +37,7 @@ def ingest_market(services: Services, market: Market, *, backfill_days: int,
     sessions, client = services.sessions, services.client(market.exchange)
     now = now or datetime.now(timezone.utc)
     check = before_write or (lambda: None)
-    step = market.step
+    step = market.period
     with recorded(sessions, Job.INGEST, market) as record:
         with sessions() as s:
             stored_newest = newest_open_time(session=s, market=market)

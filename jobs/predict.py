@@ -87,7 +87,7 @@ def predict_market(services: Services, market: Market, *, before_write: Callable
                                "the daemon trains a new one (or run `forecaster train`)") from exc
             # The history the model reads, and a lookback of slack to bridge gaps near the origin.
             steps = forecaster.history_steps + forecaster.config.lookback
-            frame = load_frame(session=s, market=market, since=origin - steps * market.step.step, until=origin)
+            frame = load_frame(session=s, market=market, since=origin - steps * market.period.step, until=origin)
         try:
             forecast = forecaster.forecast(frame, origin)
         except NotEnoughHistory as exc:

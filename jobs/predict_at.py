@@ -122,7 +122,7 @@ def _forecast_with(services: Services, market: Market, run_id: int, origins: lis
         except OutdatedModel as exc:
             raise JobError(f"{market}: model run {run_id} cannot forecast ({exc})") from exc
         steps = forecaster.history_steps + forecaster.config.lookback
-        frame = load_frame(session=s, market=market, since=origins[0] - steps * market.step.step, until=origins[-1])
+        frame = load_frame(session=s, market=market, since=origins[0] - steps * market.period.step, until=origins[-1])
     parts = []
     for i in range(0, len(origins), CHUNK_ORIGINS):
         chunk = origins[i:i + CHUNK_ORIGINS]

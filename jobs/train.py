@@ -149,7 +149,7 @@ def _training_frame(sessions, market: Market, steps: int, until: datetime | None
         if newest is None:
             raise JobError(f"{market}: no candles stored yet: run `forecaster ingest` or `forecaster import-csv`")
         end = min(until, newest) if until else newest
-        frame = load_frame(session=s, market=market, since=end - steps * market.step.step, until=end)
+        frame = load_frame(session=s, market=market, since=end - steps * market.period.step, until=end)
     if frame.empty:
         raise JobError(f"{market}: no candles up to {end:%Y-%m-%dT%H:%M}Z")
     return frame

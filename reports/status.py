@@ -66,8 +66,8 @@ def _market_status(s, market: Market, now: datetime, configured: bool) -> dict:
             "candles": count_candles(session=s, market=market),
             "newest_candle": newest,
             "interval": market.interval,
-            "lag_steps": market.step.closed_after(newest, now) if newest else None,
-            "lag_hours": (market.step.closed_after(newest, now) * market.step.minutes / 60) if newest else None,
+            "lag_steps": market.period.closed_after(newest, now) if newest else None,
+            "lag_hours": (market.period.closed_after(newest, now) * market.period.minutes / 60) if newest else None,
             "model": model, "newest_origin": newest_origin(session=s, market=market),
             "jobs": jobs,
             "backtest": None if backtest is None else {

@@ -57,7 +57,7 @@ class FakeClock:
 
 
 def seed_candles(sessions, market, newest: datetime, count: int = 48) -> None:
-    times = pd.DatetimeIndex([newest - i * market.step.step for i in reversed(range(count))], name="open_time")
+    times = pd.DatetimeIndex([newest - i * market.period.step for i in reversed(range(count))], name="open_time")
     frame = pd.DataFrame({"open": 100.0, "high": 101.0, "low": 99.0, "close": 100.5, "volume": 1.0}, index=times)
     with sessions() as s, s.begin():
         write_candles(frame, session=s, source="api", market=market)
@@ -77,7 +77,7 @@ def seed_model(sessions, market, finished_at: datetime | None = None) -> int:
 def seed_forecast(sessions, market, origin: datetime) -> None:
     with sessions() as s, s.begin():
         model = promoted_run(session=s, market=market)
-        frame = pd.DataFrame({"origin_time": [origin], "target_time": [origin + market.step.step], "horizon": [1],
+        frame = pd.DataFrame({"origin_time": [origin], "target_time": [origin + market.period.step], "horizon": [1],
                               "yhat": [100.0], "yhat_lower": [99.0], "yhat_upper": [101.0]})
         write_predictions(frame, session=s, kind="live", model_run_id=model.id, market=market)
 

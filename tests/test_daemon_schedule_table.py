@@ -35,11 +35,11 @@ def asked_over_the_day(interval: str, **settings) -> tuple[str, list[datetime]]:
     market = market_of(interval)
     (schedule, _retrain) = schedule_table([market], load_settings(database_url="sqlite:///x.db", **settings))
     assert market in schedule.markets
-    step = timedelta(minutes=market.step.minutes)
+    step = timedelta(minutes=market.period.minutes)
     newest = _last_closed(DAY - timedelta(seconds=1), step)  # caught up just before midnight
     asked = []
     for fire in fire_times(schedule.trigger(), DAY, DAY + timedelta(days=1)):
-        if is_due(market.step, newest, fire):
+        if is_due(market.period, newest, fire):
             asked.append(fire)
             newest = _last_closed(fire, step)
     return schedule.id, asked

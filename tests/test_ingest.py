@@ -251,7 +251,7 @@ def test_each_interval_is_ingested_as_its_own_market_next_to_the_hourly_one(migr
         hours = ingest_market(services_for(migrated, client), parse_market(hourly_text), backfill_days=20, now=NOW)
         first = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
         again = ingest_market(services_for(migrated, client), market, backfill_days=20, now=NOW)
-    step = market.step.step
+    step = market.period.step
     want = [c for c in served if NOW - timedelta(days=20) - step < c.open_time and c.open_time + step <= NOW]
     with sessions() as s:
         stored = load_frame(session=s, market=market)
@@ -260,5 +260,5 @@ def test_each_interval_is_ingested_as_its_own_market_next_to_the_hourly_one(migr
     assert stored.index.tolist() == [c.open_time for c in want]
     assert stored["close"].tolist() == pytest.approx([c.close for c in want], rel=1e-12)
     assert all(grid_of(market).contains(t.to_pydatetime()) for t in stored.index)  # e.g. Bithumb days at 15:00 UTC
-    shorter = market.step.step < timedelta(hours=1)
+    shorter = market.period.step < timedelta(hours=1)
     assert len(hourly) == hours.new_rows > len(stored) if not shorter else len(hourly) < len(stored)

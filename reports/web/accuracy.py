@@ -40,7 +40,7 @@ class LiveAccuracy:
         with self._lock:
             known = dict(self._targets.get(market, {}))
             fresh = time.monotonic() - self._read_at.get(market, float("-inf")) < REREAD_AFTER
-        settled = newest - SETTLE_STEPS * market.step.step
+        settled = newest - SETTLE_STEPS * market.period.step
         read_from = max(since, min(max(known, default=since), settled)) if fresh else since
         rows = live_sums_by_target(session, market, read_from, newest)
         kept = {t: s for t, s in known.items() if since < t <= read_from}

@@ -30,7 +30,7 @@ class MarketRow:
 
 def read_row(session, market: Market, now: datetime, live: LiveAccuracy) -> MarketRow:
     newest = newest_candle(session, market)
-    lag = market.step.closed_after(newest[0], now) if newest else None
+    lag = market.period.closed_after(newest[0], now) if newest else None
     accuracy = live.week(session, market, newest[0]) if newest else None
     return MarketRow(market, newest, lag, promoted_model(session, market), latest_forecast(session, market), accuracy,
                      last_job_runs(session, DAEMON_JOBS, market))
