@@ -1,9 +1,9 @@
-"""The one table of exchanges: for each, its client, the setting that points it at another URL, its
-public API root, the candle intervals it serves and when its day begins.
+"""The one table of exchanges: for each, its client, its public API root, the candle intervals it
+serves and when its day begins.
 
 Adding an exchange: one module with a client class, one row in `EXCHANGES`. Market parsing
-(`base.KNOWN_EXCHANGES`), candle grids (`grid_of`), settings' default URLs and the test
-exchange all read this table. The client is named by its import path and imported only when a
+(`base.KNOWN_EXCHANGES`), candle grids (`grid_of`), the settings (a FORECASTER_<NAME>_URL per row,
+jobs/settings.py) and the test exchange all read this table. The client is named by its import path and imported only when a
 client is made, so that `base.py` can read this table without importing every client (which import
 `base.py`).
 """
@@ -43,11 +43,20 @@ def offered(minutes: frozenset[int]) -> tuple[str, ...]:
 class Exchange:
     name: str
     client: str  # "module:ClassName"
-    url_setting: str  # the environment variable that overrides `default_url`
     default_url: str
     intervals: tuple[str, ...]  # the candle intervals its client fetches natively
     # When its day candle begins, as a time of day in UTC; its 4h candles start from the same time.
     day_start: timedelta
+
+    @property
+    def url_field(self) -> str:
+        """The setting that points its client at another URL (a test exchange, a proxy): one per
+        exchange, made from this row (jobs/settings.py), read from FORECASTER_<NAME>_URL."""
+        return f"{self.name}_url"
+
+    @property
+    def url_setting(self) -> str:
+        return f"FORECASTER_{self.url_field.upper()}"
 
 
 # Day starts, and where they come from (README, "Candle intervals and what a day is on each exchange"):
@@ -58,16 +67,14 @@ class Exchange:
 #   then until 2024-09-01T00:00:00; prev_closing_price "전일 종가(UTC 0시 기준)").
 # - Binance: UTC (docs, /api/v3/klines: timeZone "Default: 0 (UTC)"; the client sends none).
 EXCHANGES: dict[str, Exchange] = {ex.name: ex for ex in (
-    Exchange("bithumb", "exchanges.bithumb:BithumbClient", "FORECASTER_BITHUMB_URL", "https://api.bithumb.com",
+    Exchange("bithumb", "exchanges.bithumb:BithumbClient", "https://api.bithumb.com",
              offered(V1_MINUTES), KST_MIDNIGHT_UTC),
-    Exchange("upbit", "exchanges.upbit:UpbitClient", "FORECASTER_UPBIT_URL", "https://api.upbit.com",
+    Exchange("upbit", "exchanges.upbit:UpbitClient", "https://api.upbit.com",
              offered(V1_MINUTES), UTC_MIDNIGHT),
-    Exchange("binance", "exchanges.binance:BinanceClient", "FORECASTER_BINANCE_URL", "https://api.binance.com",
+    Exchange("binance", "exchanges.binance:BinanceClient", "https://api.binance.com",
              offered(KLINE_MINUTES), UTC_MIDNIGHT),
 )}
 
-# The same defaults by name, for settings that give each exchange's URL a field of its own.
-DEFAULT_URLS: dict[str, str] = {name: ex.default_url for name, ex in EXCHANGES.items()}
 
 
 def exchange(name: str) -> Exchange:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, create_model
 from pydantic_settings import SettingsConfigDict
 
 from core.market import Market, MarketError
 from db.redact import mask_secrets, mask_url, remember_secrets_of
 from exchanges.base import parse_market
-from exchanges.registry import DEFAULT_URLS
+from exchanges.registry import EXCHANGES
 # The bounds are the checks'; the command line bounds its options with the same ones.
 from jobs.settings_validation import ENV_PREFIX, MAX_BACKFILL_DAYS, MAX_TRAIN_STEPS, SettingChecks  # noqa: F401
 
@@ -28,7 +28,7 @@ class SettingsError(Exception):
     """A setting has a bad value; the message is one line naming the variable."""
 
 
-class Settings(SettingChecks):
+class _Settings(SettingChecks):
     # populate_by_name: Settings(train_steps=...) in code, beside the variables' names in the environment.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore",
                                       validate_default=True, populate_by_name=True)
@@ -37,9 +37,7 @@ class Settings(SettingChecks):
     markets: str = "bithumb:ETH-KRW"
     device: str = "auto"
     horizon: int = 24
-    bithumb_url: str = DEFAULT_URLS["bithumb"]
-    upbit_url: str = DEFAULT_URLS["upbit"]
-    binance_url: str = DEFAULT_URLS["binance"]
+    # and one `<exchange>_url` per row of exchanges/registry.py (FORECASTER_BITHUMB_URL, ...): below
     log_level: str = "INFO"
     ingest_cron: str = "0 * * * *"
     ingest_delay_seconds: int = 10        # the exchange needs a few seconds to close the hour
@@ -84,7 +82,16 @@ class Settings(SettingChecks):
         return [parse_market(p) for p in self.markets.split(",")]
 
     def exchange_url(self, exchange: str) -> str:
-        return getattr(self, f"{exchange}_url")
+        return getattr(self, EXCHANGES[exchange].url_field)
+
+    def exchange_urls(self) -> list[str]:
+        return [self.exchange_url(name) for name in EXCHANGES]
+
+
+# The settings, with a URL field per exchange of the registry: a new exchange is its module and its
+# registry row, and its FORECASTER_<NAME>_URL is read, checked and documented by `--help` like these.
+Settings = create_model("Settings", __base__=_Settings, __module__=__name__,
+                        **{ex.url_field: (str, ex.default_url) for ex in EXCHANGES.values()})
 
 
 def load_settings(**overrides) -> Settings:
@@ -103,7 +110,7 @@ def load_settings(**overrides) -> Settings:
             shown = None  # URLs may hold passwords: never echo them
         suffix = f" (got {_echoed(shown)})" if shown is not None else ""
         raise SettingsError(mask_secrets(f"{variable}: {reason}{suffix}")) from None
-    for url in (settings.database_url, settings.bithumb_url, settings.upbit_url, settings.binance_url):
+    for url in (settings.database_url, *settings.exchange_urls()):
         remember_secrets_of(url)  # masked in every line printed from now on (db/redact.py)
     _check_together(settings)
     return settings

@@ -8,11 +8,12 @@ import math
 import re
 from datetime import datetime, timezone
 
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
 from db.redact import mask_url
 from exchanges.base import MarketError, parse_market
+from exchanges.registry import EXCHANGES
 
 ENV_PREFIX = "FORECASTER_"
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -67,9 +68,12 @@ class SettingChecks(BaseSettings):
             seen[key] = p
         return ",".join(parts)
 
-    @field_validator("bithumb_url", "upbit_url", "binance_url", check_fields=False)
+    @field_validator("*", check_fields=False)
     @classmethod
-    def _exchange_url(cls, v: str) -> str:
+    def _exchange_url(cls, v, info: ValidationInfo):
+        # every exchange's URL field (one per registry row, jobs/settings.py)
+        if info.field_name not in {ex.url_field for ex in EXCHANGES.values()}:
+            return v
         from jobs.settings_checks import exchange_url_problem
         problem = exchange_url_problem(v)
         if problem:
