@@ -41,7 +41,7 @@ from daemon.locks import make_job_locks
 from daemon.metrics import Metrics
 from daemon.pools import WorkPool, group_limit_for
 from daemon.schedule_table import Schedule, is_due, schedule_table
-from daemon.schedules import latest_fire_time
+from jobs.cron import latest_fire_time
 from daemon.scheduling import SchedulerEvents, add_jobs, job_options, make_scheduler
 from daemon.state import DaemonState
 from daemon.steps import Steps

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
-from daemon.schedules import cron_trigger
+from jobs.cron import cron_trigger
 
 HOUR_MINUTES = 60
 

@@ -17,7 +17,7 @@ from db.market_key import market_columns, market_filter
 from db.models import BacktestHorizon, BacktestRun
 
 if TYPE_CHECKING:
-    from forecaster.records import BacktestSummary
+    from core.records import BacktestSummary
 
 SETTINGS = ("days", "step", "retrain_every", "train_hours", "horizon")
 FIGURES = ("mae", "naive_mae", "rmae", "coverage", "interval_score",

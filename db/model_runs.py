@@ -14,7 +14,7 @@ from db.market_key import market_columns, market_filter
 from db.models import ModelRun, ModelWeights
 
 if TYPE_CHECKING:
-    from forecaster.records import TrainingMetrics
+    from core.records import TrainingMetrics
 
 WEIGHTS_FORMAT = "safetensors"
 _METRIC_FIELDS = ("n_train", "n_val", "epochs", "train_seconds", "val_mae", "val_naive_mae", "val_rmae",

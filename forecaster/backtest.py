@@ -24,7 +24,7 @@ from .errors import NotEnoughHistory
 from .frames import candles_frame
 from .defaults import backtest_defaults
 from .predict import Forecaster
-from .records import BacktestSummary
+from core.records import BacktestSummary
 from .train import train
 
 

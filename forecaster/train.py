@@ -29,7 +29,7 @@ from .device import resolve_device
 from .errors import NotEnoughHistory
 from .frames import candles_frame, step_grid
 from .learned import LearnedFit
-from .records import TrainingMetrics
+from core.records import TrainingMetrics
 
 MIN_TRAIN_SAMPLES = 64
 MIN_VAL_SAMPLES = 24

@@ -16,13 +16,13 @@ from db.backtest_runs import record_backtest_run
 from db.candles import load_frame, newest_open_time
 from db.predictions import write_predictions
 from jobs.errors import JobError
-from reports.figures import accuracy_line
+from jobs.figures import accuracy_line
 from jobs.progress import progress
 from jobs.recording import recorded
 from jobs.version import code_version
 
 if TYPE_CHECKING:
-    from forecaster.records import BacktestSummary
+    from core.records import BacktestSummary
     from jobs.bootstrap import Services
 
 

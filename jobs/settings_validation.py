@@ -104,7 +104,7 @@ class SettingChecks(BaseSettings):
     @field_validator("ingest_cron", "retrain_cron", check_fields=False)
     @classmethod
     def _cron(cls, v: str) -> str:
-        from daemon.schedules import cron_trigger
+        from jobs.cron import cron_trigger
         trigger = cron_trigger(v)  # raises ValueError with the reason
         if trigger.get_next_fire_time(None, datetime.now(timezone.utc)) is None:
             raise ValueError(f"{v!r} never fires (no such date)")

@@ -28,11 +28,11 @@ from db.candles import load_frame, newest_open_time
 from db.model_runs import (load_weights, promote as promote_run, promoted_run, prune_weights, record_failed,
                            record_trained, start_model_run)
 from jobs.errors import JobError
-from reports.figures import band_verdict, validation_line
+from jobs.figures import band_verdict, validation_line
 from jobs.recording import one_line, recorded
 
 if TYPE_CHECKING:
-    from forecaster.records import TrainingMetrics
+    from core.records import TrainingMetrics
     from jobs.bootstrap import Services
 
 log = logging.getLogger(__name__)

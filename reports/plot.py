@@ -25,7 +25,7 @@ from core.names import ForecastKind
 from db.candles import load_frame, newest_open_time
 from db.predictions import load_predictions
 from jobs.errors import JobError
-from reports.figures import accuracy_line
+from jobs.figures import accuracy_line
 from core.intervals import describe_steps
 
 if TYPE_CHECKING:

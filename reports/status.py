@@ -18,7 +18,7 @@ from db.markets import stored_markets
 from db.model_runs import promoted_run
 from db.predictions import newest_origin
 from core.market import Market
-from reports.figures import validation_line
+from jobs.figures import validation_line
 from core.intervals import describe_steps
 
 if TYPE_CHECKING:

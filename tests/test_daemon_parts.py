@@ -192,7 +192,7 @@ def test_scheduler_listener_logs_errors_misses_and_overruns_in_one_line(caplog):
 
 
 def test_a_run_belongs_to_the_latest_fire_time_of_its_schedule_however_late_it_starts():
-    from daemon.schedules import cron_trigger, latest_fire_time
+    from jobs.cron import cron_trigger, latest_fire_time
     now = datetime(2026, 11, 28, 10, 47, 13, 500000, tzinfo=timezone.utc)
     at = lambda *a: datetime(*a, tzinfo=timezone.utc)  # noqa: E731
     assert latest_fire_time(cron_trigger("30 0 * * *"), now) == at(2026, 11, 28, 0, 30)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from core.market import Market
 from db.job_runs import fail_stale_running, finish_job_run, start_job_run
 from db.model_runs import fail_stale_training, promote, record_failed, record_trained, start_model_run
-from forecaster.records import TrainingMetrics
+from core.records import TrainingMetrics
 
 MARKET = Market("bithumb", "ETH", "KRW")
 

@@ -69,7 +69,7 @@ def test_a_market_without_a_forecast_says_what_to_do(migrated):
 
 
 def test_accuracy_figures_of_krw_markets_read_grouped_never_in_exponent_form():
-    from reports.figures import accuracy_line
+    from jobs.figures import accuracy_line
     line = accuracy_line({"mae": 1_134_060.4, "naive_mae": 1_200_000.0, "rmae": 0.945, "coverage": 0.8,
                           "interval_score": 5_012_345.0})
     assert line.startswith("MAE 1,134,060 vs naive 1,200,000 (rMAE 0.9450)") and "5,012,345" in line

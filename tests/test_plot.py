@@ -9,7 +9,7 @@ from exchanges.base import parse_market
 from forecaster.config import ModelConfig
 from jobs.backtest import backtest_market
 from jobs.bootstrap import bootstrap
-from reports.figures import accuracy_line
+from jobs.figures import accuracy_line
 from jobs.import_csv import import_csv
 from reports.plot import plot_market
 from jobs.predict_at import predict_at

@@ -14,7 +14,7 @@ from db.job_runs import finish_job_run, start_job_run
 from db.model_runs import promote, record_trained, start_model_run
 from db.predictions import write_predictions
 from exchanges.base import parse_market
-from forecaster.records import TrainingMetrics
+from core.records import TrainingMetrics
 from reports.status import collect_status, render_status
 from tests.helpers.cli import run_cli
 

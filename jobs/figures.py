@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from forecaster.records import TrainingMetrics
+    from core.records import TrainingMetrics
 
 
 def money(value: float) -> str:
