@@ -26,6 +26,7 @@ from db.models import ModelRun, Prediction
 from db.model_runs import promote, promoted_run, record_failed, record_trained, start_model_run
 from db.predictions import write_predictions
 from core.grid import last_closed_open_time
+from core.records import TrainingMetrics
 from exchanges.base import ExchangeError, parse_market
 from exchanges.registry import grid_of
 from forecaster.errors import TrainingCancelled
@@ -67,7 +68,7 @@ def seed_model(sessions, market, finished_at: datetime | None = None) -> int:
     """A promoted model of `market` (finished at `finished_at`, or now)."""
     with sessions() as s, s.begin():
         run_id = start_model_run(session=s, device="cpu", config={}, train_start=None, train_end=None, market=market)
-        record_trained(session=s, run_id=run_id, metrics={"val_rmae": 0.9}, weights=b"w", status="trained")
+        record_trained(session=s, run_id=run_id, metrics=TrainingMetrics(val_rmae=0.9), weights=b"w", status="trained")
         promote(session=s, run_id=run_id, market=market)
         if finished_at is not None:
             s.execute(update(ModelRun).where(ModelRun.id == run_id).values(finished_at=finished_at))
@@ -140,7 +141,7 @@ class FakeJobs:
             finally:
                 self._leave()
             with services.sessions() as s, s.begin():
-                record_trained(session=s, run_id=run_id, metrics={"val_rmae": 0.9}, weights=b"w", status="trained")
+                record_trained(session=s, run_id=run_id, metrics=TrainingMetrics(val_rmae=0.9), weights=b"w", status="trained")
                 promote(session=s, run_id=run_id, market=market)
             return run_id
 

@@ -60,8 +60,8 @@ def test_an_unknown_learned_model_is_named_with_the_known_ones():
 def test_a_registered_learned_model_is_trained_scored_stored_and_served(registered, frame):
     result = train(frame, registered, "cpu")
     # scored out of sample beside every band source, and its weights stored with the model
-    assert set(result.metrics["val_interval_score_by_source"]) >= {"wider", "volatility", "garch", "empirical"}
-    assert result.metrics["epochs"] == 1
+    assert set(result.metrics.val_interval_score_by_source) >= {"wider", "volatility", "garch", "empirical"}
+    assert result.metrics.epochs == 1
     fc = Forecaster.load(result.weights)
     assert fc.learner is WIDER and torch.equal(fc.network, torch.full((6,), 1.25))
     out = fc.forecast(frame)
@@ -74,7 +74,7 @@ def test_a_registered_learned_model_is_trained_scored_stored_and_served(register
 
 def test_the_walk_forward_backtest_runs_a_registered_learned_model(registered, frame):
     result = walk_forward(frame, days=2, retrain_every=24, train_steps=600, config=registered)
-    assert result.summary["n_fits"] == 2 and result.summary["n_origins"] == 48
-    assert all(f["metrics"]["epochs"] == 1 for f in result.fits)
+    assert result.summary.n_fits == 2 and result.summary.n_origins == 48
+    assert all(f["metrics"].epochs == 1 for f in result.fits)
     # the tilted median is scored next to naive like any other
-    assert result.summary["rmae"] != 1.0
+    assert result.summary.figures["rmae"] != 1.0
