@@ -3,7 +3,7 @@ the last DAYS days, weekly refits), the served band next to naive, the volatilit
 every yardstick (empirical, EWMA, FHS, seasonal GARCH-t FHS), with block-bootstrap intervals.
 
     .venv/bin/python bench/quality.py [--interval 1h|4h|1d] [--series upbit_SOLKRW ...] [--days N]
-        [--workers 2] [--learned none|lstm] [--out scored.csv.gz]
+        [--workers 2] [--learned none|lstm|...: forecaster/learned.py] [--out scored.csv.gz]
 
 Interval scores are relative to the empirical band's at the same origins (lower is better). 4h and
 1d candles are made from the hourly files here only (bench/intervals.py). Needs ../shared/data
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_data import shared_data  # noqa: E402
 from bench.bootstrap import day_sums, ratio_interval  # noqa: E402
+from forecaster import learned  # noqa: E402
 
 SERIES = ("binance_ETHUSDT", "upbit_ETHKRW", "upbit_BTCKRW", "upbit_XRPKRW", "upbit_SOLKRW",
           "upbit_DOGEKRW", "upbit_LINKKRW")
@@ -38,7 +39,7 @@ def load_series(name: str, interval: str) -> pd.DataFrame:
 
     frame = candles_frame(pd.read_csv(shared_data() / f"{name}_1h_dev.csv"))
     if interval != "1h":
-        from intervals import resample
+        from bench.intervals import resample
 
         frame = resample(frame, interval)
     return frame
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--series", nargs="*", default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    ap.add_argument("--learned", default="none", choices=["none", "lstm"])
+    ap.add_argument("--learned", default="none", choices=learned.names())
     ap.add_argument("--out", default=None, help="write the scored rows of every series to this CSV")
     args = ap.parse_args(argv)
     args.series = args.series or list(SERIES if args.interval == "1h" else SHORT_SERIES)
