@@ -1,9 +1,8 @@
 """The daemon's schedules come from each interval's length: when, over one UTC day, a market of
-each interval is asked for candles (today's 15m, 1h, 4h, 1d, and 5m before the product serves it),
+each interval is asked for candles (5m, 15m, 1h, 4h, 1d),
 with the default settings and with FORECASTER_INGEST_CRON overriding the hourly schedule."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,19 +13,8 @@ from core.intervals import INTERVALS
 from jobs.settings import load_settings
 
 DAY = datetime(2026, 11, 28, tzinfo=timezone.utc)
-FIVE_MINUTES = replace(INTERVALS["15m"], name="5m", minutes=5)  # hypothetical: not served yet
-
-
-class FiveMinuteMarket:
-    """A market of the hypothetical 5m interval: all the schedule table reads of a market."""
-    step = FIVE_MINUTES
-
-    def __str__(self) -> str:
-        return "binance:ETH-USDT@5m"
-
-
 def market_of(interval: str):
-    return FiveMinuteMarket() if interval == "5m" else parse_market(f"upbit:ETH-KRW@{interval}")
+    return parse_market(f"upbit:ETH-KRW@{interval}")
 
 
 def asked_over_the_day(interval: str, **settings) -> tuple[str, list[datetime]]:
