@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from core.intervals import describe_steps_short, steps_word, time_format
 from core.market import Market
 from db.candle_gaps import forget_gaps, record_gap, recorded_gaps, stored_open_times, stored_span
 from db.candles import candles_to_frame, describe_gaps, find_gaps, write_candles
@@ -75,8 +76,7 @@ class GapReport:
     def describe(self) -> str:
         parts = []
         if self.filled_hours:
-            unit = "hours" if self.interval == "1h" else f"{self.interval} candles"  # as db.candles.describe_gaps
-            parts.append(f"filled {self.filled_hours} missing {unit} in {self.filled_gaps} gaps")
+            parts.append(f"filled {self.filled_hours} missing {steps_word(self.interval)} in {self.filled_gaps} gaps")
         if self.lacking:
             parts.append("the exchange lacks " + describe_gaps([g.as_tuple() for g in self.lacking],
                                                                interval=self.interval))
@@ -150,8 +150,8 @@ def repair_gaps(sessions, client: ExchangeClient, market: Market, *, now: dateti
             # The head has no stored candle before it to vouch that the exchange's data goes back further.
             fetched = client.fetch(market, gap.before, gap.last + 2 * step, known=None if is_head else gap.before)
         except ExchangeError as exc:
-            missing = f"{gap.hours}h" if market.interval == "1h" else f"{gap.hours} x {market.interval}"
-            report.error = f"asking for the {missing} after {gap.before:%Y-%m-%dT%H}Z: {one_line(exc)}"
+            missing = describe_steps_short(gap.hours, market.interval)
+            report.error = f"asking for the {missing} after {gap.before.strftime(time_format(market.interval))}Z: {one_line(exc)}"
             break
         found = [c for c in fetched if gap.first <= c.open_time <= gap.last]
         check()
